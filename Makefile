@@ -1,0 +1,44 @@
+# fgclass — `make train` and `make test` work on a fresh clone: both install what they need first.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# Extra Hydra overrides for `make train`, e.g. make train ARGS="trainer.max_epochs=2"
+ARGS   ?=
+
+.PHONY: install test test-slow train lint format tensorboard benchmark clean
+
+install: $(STAMP)
+
+# Re-installs only when pyproject.toml changed since the last install.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+test: install
+	$(PY) -m pytest
+
+test-slow: install
+	$(PY) -m pytest -m slow
+
+train: install
+	$(PY) -m fgclass.train experiment=demo $(ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check fgclass tests benchmarks
+	$(VENV)/bin/ruff format --check fgclass tests benchmarks
+
+format: install
+	$(VENV)/bin/ruff check --fix fgclass tests benchmarks
+	$(VENV)/bin/ruff format fgclass tests benchmarks
+
+tensorboard: install
+	$(VENV)/bin/tensorboard --logdir outputs
+
+benchmark: install
+	$(PY) -m benchmarks.run_all
+
+clean:
+	rm -rf outputs/* multirun .cache .pytest_cache .ruff_cache
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +

@@ -1,0 +1,282 @@
+"""LightningDataModules: one shared base, one subclass per on-disk layout.
+
+``prepare_data`` finds the images, checks every file, groups near-duplicates, splits and writes
+``splits.csv`` into the run's output folder; ``setup`` builds the datasets from that file, so a run
+trains on exactly what ``splits.csv`` says (and ``fgclass.eval`` can re-use it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import albumentations as A
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, get_worker_info
+
+from fgclass.data.dataset import ImageDataset
+from fgclass.data.duplicates import group_near_duplicates_cached
+from fgclass.data.scan import cache_file_for, scan_images
+from fgclass.data.sources import (
+    LabelledImages,
+    find_butterfly_images,
+    find_fish_images,
+    find_folder_images,
+    listing,
+    resolve_fish_root,
+)
+from fgclass.data.splits import (
+    SPLITS,
+    SPLITS_FILE,
+    SplitConfig,
+    SplitTable,
+    assign_splits,
+    subsample_train,
+)
+from fgclass.data.synthetic import write_fish_dataset
+from fgclass.data.transforms import check_output_size, eval_transform, reseed, train_transform
+from fgclass.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+
+def default_num_workers() -> int:
+    """One loader worker per available core, at most 8."""
+    return min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def _seed_worker(worker_id: int) -> None:
+    """Give each loader worker its own augmentation stream (fresh every epoch, fixed by the seed).
+
+    Albumentations draws from generators created in the main process; forked workers would
+    otherwise all replay the same random sequence, epoch after epoch.
+    """
+    info = get_worker_info()
+    np.random.seed(info.seed % 2**32)
+    reseed(info.dataset.transform, info.seed)
+
+
+class ImageClassificationDataModule(L.LightningDataModule):
+    """Find, check, split and load a labelled image dataset.
+
+    Args:
+        root: dataset folder, laid out as the subclass expects.
+        output_dir: where ``splits.csv`` is written (the run's output folder).
+        splits_file: re-use this ``splits.csv`` instead of splitting (re-evaluation).
+        image_size: side of the square images the model sees.
+        resize_size: shorter side before the centre crop of the eval pipeline.
+        augment: Albumentations training pipeline ending at ``image_size``; ``None`` trains on
+            the eval pipeline.
+        split: :class:`~fgclass.data.splits.SplitConfig` fields (``val``, ``test``, ``seed``,
+            ``group_near_duplicates``, ``threshold``).
+        train_fraction: share of each class's training split to use (val/test unchanged).
+        batch_size / eval_batch_size / num_workers / pin_memory / persistent_workers: loaders.
+            ``num_workers=None`` picks one per core; ``pin_memory=None`` pins when CUDA is present.
+        in_memory: decode every image once into RAM before training.
+        cache_dir: where per-file scan results (validity, hashes) are cached.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        output_dir: str | Path | None = None,
+        splits_file: str | Path | None = None,
+        image_size: int = 224,
+        resize_size: int = 256,
+        augment: A.BasicTransform | A.BaseCompose | None = None,
+        split: Mapping[str, Any] | SplitConfig | None = None,
+        train_fraction: float = 1.0,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        num_workers: int | None = None,
+        pin_memory: bool | None = None,
+        persistent_workers: bool = True,
+        in_memory: bool = False,
+        cache_dir: str | Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.root = Path(root).expanduser()
+        self.output_dir = Path(output_dir) if output_dir is not None else None
+        self.splits_file = Path(splits_file) if splits_file is not None else None
+        if self.output_dir is None and self.splits_file is None:
+            raise ConfigError("Give the data module an output_dir (for splits.csv) or a splits_file.")
+        self.image_size = image_size
+        self.eval_pipeline = eval_transform(image_size, resize_size)
+        self.train_pipeline = train_transform(augment, self.eval_pipeline)
+        check_output_size(self.train_pipeline, image_size, "training (augment)")
+        self.augmented = augment is not None
+        self.split = split if isinstance(split, SplitConfig) else SplitConfig(**(split or {}))
+        self.train_fraction = train_fraction
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.num_workers = default_num_workers() if num_workers is None else num_workers
+        self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
+        self.persistent_workers = persistent_workers and self.num_workers > 0
+        self.in_memory = in_memory
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.table: SplitTable | None = None
+        self.datasets: dict[str, ImageDataset] = {}
+
+    # --- layout-specific -------------------------------------------------------------------
+    def find_images(self) -> LabelledImages:
+        """All labelled images of the dataset (subclasses read their layout)."""
+        raise NotImplementedError
+
+    def dataset_root(self) -> Path:
+        """The folder that paths in ``splits.csv`` are relative to."""
+        return self.root
+
+    # --- splitting ---------------------------------------------------------------------------
+    @property
+    def splits_path(self) -> Path:
+        """The ``splits.csv`` this module trains and evaluates on."""
+        return self.splits_file or self.output_dir / SPLITS_FILE
+
+    def make_splits(self) -> SplitTable:
+        """Find and check every image, group near-duplicates, split. Raises on any bad file."""
+        images = self.find_images()
+        cache = cache_file_for(self.cache_dir, images.root) if self.cache_dir else None
+        scan = scan_images(images.root, images.paths, cache)
+        if scan.errors:
+            bad = [f"{images.root / p}: {why}" for p, why in scan.errors.items()]
+            raise DataError(
+                f"{len(bad)} image files cannot be decoded (corrupt or truncated):\n"
+                f"{listing(bad)}\nRe-download or delete these files, then run again."
+            )
+        groups = None
+        if self.split.group_near_duplicates:
+            groups = group_near_duplicates_cached(scan.hashes, self.split.threshold, self.cache_dir)
+        splits = assign_splits(images.labels, groups, self.split, where=str(images.root))
+        splits = subsample_train(images.labels, splits, self.train_fraction, self.split.seed)
+        group_col = groups.tolist() if groups is not None else list(range(len(images.paths)))
+        return SplitTable(images.paths, images.labels, splits.tolist(), group_col)
+
+    def prepare_data(self) -> None:
+        """Write ``splits.csv`` (once); with ``splits_file`` given, check its files exist."""
+        if self.splits_file is not None or self.splits_path.is_file():
+            return
+        table = self.make_splits()
+        table.write(self.splits_path)
+        counts = Counter(table.splits)
+        log.info(
+            "Wrote %s: %s", self.splits_path, ", ".join(f"{s} {counts[s]}" for s in sorted(counts))
+        )
+
+    def setup(self, stage: str | None = None) -> None:
+        """Build train/val/test datasets from ``splits.csv``."""
+        if self.table is not None:
+            return
+        self.prepare_data()
+        table = SplitTable.read(self.splits_path)
+        root = self.dataset_root()
+        missing = [p for p in table.paths if not (root / p).is_file()]
+        if missing:
+            raise DataError(
+                f"{len(missing)} files listed in {self.splits_path} are missing under '{root}':\n"
+                f"{listing(missing)}\nPoint data.root at the dataset this split was made from."
+            )
+        index = {name: i for i, name in enumerate(table.class_names)}
+        for split in SPLITS:
+            paths, labels = table.select(split)
+            pipeline = self.train_pipeline if split == "train" else self.eval_pipeline
+            self.datasets[split] = ImageDataset(
+                root, paths, [index[label] for label in labels], pipeline, self.in_memory
+            )
+        reseed(self.train_pipeline, torch.initial_seed())
+        self.table = table
+
+    @property
+    def class_names(self) -> list[str]:
+        """Class names in index order (available after :meth:`setup`)."""
+        if self.table is None:
+            raise RuntimeError("Call setup() before reading class_names.")
+        return self.table.class_names
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    # --- loaders -----------------------------------------------------------------------------
+    def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
+        dataset = self.datasets[split]
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            drop_last=shuffle and len(dataset) > batch_size,  # no size-1 batch for BatchNorm
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+            worker_init_fn=_seed_worker if self.num_workers > 0 else None,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", True, self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", False, self.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", False, self.eval_batch_size)
+
+
+class FishDataModule(ImageClassificationDataModule):
+    """Kaggle 'A Large-Scale Fish Dataset' as downloaded (or one folder per class)."""
+
+    def find_images(self) -> LabelledImages:
+        return find_fish_images(self.root)
+
+    def dataset_root(self) -> Path:
+        return resolve_fish_root(self.root)
+
+
+class ButterflyDataModule(ImageClassificationDataModule):
+    """Kaggle 75-class butterfly set: ``Training_set.csv`` + ``train/``."""
+
+    def __init__(self, *args: Any, csv_file: str = "Training_set.csv", image_dir: str = "train", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.csv_file = csv_file
+        self.image_dir = image_dir
+
+    def find_images(self) -> LabelledImages:
+        return find_butterfly_images(self.root, self.csv_file, self.image_dir)
+
+
+class ImageFolderDataModule(ImageClassificationDataModule):
+    """Any ``<root>/<class>/<images>`` tree: bring your own dataset."""
+
+    def find_images(self) -> LabelledImages:
+        return find_folder_images(self.root)
+
+
+class SyntheticFishDataModule(FishDataModule):
+    """The fish layout, generated under ``root`` on first use: the demo and tests need no download."""
+
+    def __init__(
+        self,
+        *args: Any,
+        photos_per_class: int = 8,
+        copies_per_photo: int = 3,
+        source_image_size: int = 64,
+        generator_seed: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.generator = {
+            "photos_per_class": photos_per_class,
+            "copies_per_photo": copies_per_photo,
+            "image_size": source_image_size,
+            "seed": generator_seed,
+        }
+
+    def prepare_data(self) -> None:
+        if not (self.root / "Fish_Dataset").is_dir():
+            write_fish_dataset(self.root, **self.generator)
+            log.info("Generated a synthetic fish dataset in %s", self.root)
+        super().prepare_data()

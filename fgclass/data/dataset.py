@@ -1,0 +1,57 @@
+"""A torch ``Dataset`` of image files with labels, optionally decoded once into memory."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from fgclass.errors import DataError
+
+
+def load_rgb(path: str | Path) -> np.ndarray:
+    """Decode an image file to an RGB ``uint8`` array of shape (H, W, 3)."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DataError(f"Cannot read image '{path}': file missing or not a decodable image.")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+class ImageDataset(Dataset):
+    """Items are ``(image, label, index)``: a ``uint8`` CHW tensor, the class index, the row index."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        paths: Sequence[str],
+        targets: Sequence[int],
+        transform: A.BaseCompose,
+        in_memory: bool = False,
+    ) -> None:
+        self.root = Path(root)
+        self.paths = list(paths)
+        self.targets = list(targets)
+        self.transform = transform
+        self._images: list[np.ndarray] | None = None
+        if in_memory:
+            with ThreadPoolExecutor() as pool:  # OpenCV decodes without holding the GIL
+                self._images = list(pool.map(load_rgb, (self.root / p for p in self.paths)))
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def image(self, index: int) -> np.ndarray:
+        """The decoded, untransformed image."""
+        if self._images is not None:
+            return self._images[index]
+        return load_rgb(self.root / self.paths[index])
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
+        image = self.transform(image=self.image(index))["image"]
+        return image, self.targets[index], index

@@ -1,0 +1,167 @@
+"""One pass over every image file: decode it fully (finds corrupt and truncated files), record its
+size, a content digest and flip/rotation-invariant perceptual hashes.
+
+Results are cached per file, keyed by path, size and modification time, so a sweep decodes each
+image once however many runs it starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+HASH_SIZE = 16  # 16 x 16 low DCT frequencies -> 256-bit hash
+HASH_WORDS = HASH_SIZE * HASH_SIZE // 64
+_THUMB = 32
+_CACHE_VERSION = 1
+
+
+def _dct_matrix(n: int) -> np.ndarray:
+    k = np.arange(n)[:, None]
+    matrix = np.cos(np.pi * (2 * np.arange(n)[None, :] + 1) * k / (2 * n)) * np.sqrt(2 / n)
+    matrix[0] /= np.sqrt(2)
+    return matrix
+
+
+_DCT = _dct_matrix(_THUMB)
+
+
+def dihedral_variants(image: np.ndarray) -> list[np.ndarray]:
+    """The 8 flips/90° rotations of a 2-D array (the dihedral group D4); index 0 is ``image``."""
+    flipped = np.fliplr(image)
+    return [np.rot90(image, k) for k in range(4)] + [np.rot90(flipped, k) for k in range(4)]
+
+
+def perceptual_hash(gray: np.ndarray) -> np.ndarray:
+    """256-bit DCT perceptual hash of a square grayscale thumbnail, as ``HASH_WORDS`` uint64."""
+    low = (_DCT @ gray @ _DCT.T)[:HASH_SIZE, :HASH_SIZE].ravel()
+    bits = low > np.median(low[1:])
+    return np.packbits(bits).view(">u8").astype(np.uint64)
+
+
+def dihedral_hashes(image: Image.Image) -> np.ndarray:
+    """``(8, HASH_WORDS)`` hashes of all flips/90° rotations of ``image`` (index 0: as stored).
+
+    The whole image is squeezed to a square thumbnail, which commutes with flips and rotations.
+    """
+    thumb = image.convert("L").resize((_THUMB, _THUMB), Image.Resampling.BOX)
+    gray = np.asarray(thumb, dtype=np.float64)
+    return np.stack([perceptual_hash(v) for v in dihedral_variants(gray)])
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """What one scan of one file found. ``error`` is set when the file cannot be fully decoded."""
+
+    width: int
+    height: int
+    digest: str
+    hashes: str  # hex of the (8, HASH_WORDS) uint64 hashes; empty for unreadable files
+    error: str | None = None
+
+
+def scan_file(path: str | Path) -> ImageRecord:
+    """Decode ``path`` completely and describe it; never raises for a bad image file."""
+    try:
+        data = Path(path).read_bytes()
+        digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()  # full decode: raises on truncated or corrupt data
+            hashes = dihedral_hashes(image).astype(">u8").tobytes().hex()
+            return ImageRecord(image.width, image.height, digest, hashes)
+    except Exception as exc:  # PIL raises many exception types for bad files
+        return ImageRecord(0, 0, "", "", f"{type(exc).__name__}: {exc}")
+
+
+@dataclass
+class ScanResult:
+    """Per-image scan results, aligned with the path list given to :func:`scan_images`."""
+
+    paths: list[str]
+    records: list[ImageRecord]
+
+    @property
+    def hashes(self) -> np.ndarray:
+        """``(N, 8, HASH_WORDS)`` uint64 dihedral hashes (zeros for unreadable files)."""
+        blank = bytes(8 * HASH_WORDS * 8)
+        raw = b"".join(bytes.fromhex(r.hashes) if r.hashes else blank for r in self.records)
+        flat = np.frombuffer(raw, dtype=">u8").astype(np.uint64)
+        return flat.reshape(len(self.records), 8, HASH_WORDS)
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """Unreadable files and why, by relative path."""
+        return {p: r.error for p, r in zip(self.paths, self.records) if r.error}
+
+
+def _file_key(path: Path) -> list[int]:
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def cache_file_for(cache_dir: str | Path, root: Path) -> Path:
+    """One cache file per dataset root."""
+    tag = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:16]
+    return Path(cache_dir) / f"scan-{tag}.json"
+
+
+def _load_cache(path: Path | None) -> dict:
+    if path is None or not path.is_file():
+        return {}
+    try:
+        content = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return content.get("files", {}) if content.get("version") == _CACHE_VERSION else {}
+
+
+def _save_cache(path: Path, entries: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"version": _CACHE_VERSION, "files": entries}))
+    tmp.replace(path)  # atomic: concurrent runs never see a half-written cache
+
+
+def scan_images(
+    root: Path,
+    paths: Sequence[str],
+    cache_file: Path | None = None,
+    workers: int = 0,
+) -> ScanResult:
+    """Scan ``root / p`` for every ``p`` in ``paths``, re-using cached results for unchanged files.
+
+    ``workers`` > 1 decodes in that many processes; 0 uses one per CPU core.
+    """
+    cache = _load_cache(cache_file)
+    keys = [_file_key(root / p) for p in paths]
+    records: dict[str, ImageRecord] = {}
+    todo = []
+    for path, key in zip(paths, keys):
+        hit = cache.get(path)
+        if hit is not None and hit["key"] == key:
+            records[path] = ImageRecord(**hit["record"])
+        else:
+            todo.append(path)
+    if todo:
+        workers = workers or os.cpu_count() or 1
+        files = [root / p for p in todo]
+        if workers > 1 and len(todo) > 64:
+            with ProcessPoolExecutor(workers) as pool:
+                fresh = list(pool.map(scan_file, files, chunksize=32))
+        else:
+            fresh = [scan_file(f) for f in files]
+        records.update(zip(todo, fresh))
+        if cache_file is not None:
+            for path, key in zip(paths, keys):
+                cache[path] = {"key": key, "record": records[path].__dict__}
+            _save_cache(cache_file, cache)
+    return ScanResult(list(paths), [records[p] for p in paths])

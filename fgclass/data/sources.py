@@ -1,0 +1,211 @@
+"""Find the labelled images of each supported on-disk layout, exactly as publishers ship them.
+
+Every finder returns a :class:`LabelledImages`: a dataset root plus image paths relative to it
+(POSIX form, so ``splits.csv`` stays valid when the data moves) and their class names.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from fgclass.errors import DataError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+FISH_MASK_SUFFIX = " GT"
+FISH_EXTRA_FOLDER = "NA_Fish_Dataset"
+_MAX_LISTED = 20
+
+
+@dataclass(frozen=True)
+class LabelledImages:
+    """Images of a dataset: ``root / paths[i]`` shows an instance of class ``labels[i]``."""
+
+    root: Path
+    paths: list[str]
+    labels: list[str]
+
+    @property
+    def class_names(self) -> list[str]:
+        """Sorted class names, so class indices are stable across runs and machines."""
+        return sorted(set(self.labels))
+
+
+def listing(items: list[str], limit: int = _MAX_LISTED) -> str:
+    """Format a list of offending items for an error message, truncated after ``limit``."""
+    shown = "\n".join(f"  - {item}" for item in items[:limit])
+    more = f"\n  ... and {len(items) - limit} more" if len(items) > limit else ""
+    return shown + more
+
+
+def _require_dir(root: str | Path, what: str) -> Path:
+    path = Path(root).expanduser()
+    if not path.exists():
+        raise DataError(
+            f"{what} root '{path}' does not exist. Set data.root=/path/to/the/dataset "
+            "(see README: 'Getting the datasets')."
+        )
+    if not path.is_dir():
+        raise DataError(f"{what} root '{path}' is a file; data.root must be a folder.")
+    return path
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+    )
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _fish_image_folder(class_dir: Path) -> Path:
+    """Kaggle nests the images in ``<Class>/<Class>/`` beside a ``<Class> GT/`` mask folder."""
+    nested = class_dir / class_dir.name
+    return nested if nested.is_dir() else class_dir
+
+
+def _has_fish_classes(folder: Path) -> bool:
+    return folder.is_dir() and any(_images_in(_fish_image_folder(d)) for d in _subfolders(folder))
+
+
+def resolve_fish_root(root: str | Path) -> Path:
+    """The folder whose sub-folders are the fish classes.
+
+    ``root`` may be that folder, or the download's outer ``Fish_Dataset`` or the folder above it.
+    """
+    path = _require_dir(root, "Fish dataset")
+    for candidate in (path / "Fish_Dataset" / "Fish_Dataset", path / "Fish_Dataset"):
+        if _has_fish_classes(candidate):
+            return candidate
+    return path
+
+
+def find_fish_images(root: str | Path) -> LabelledImages:
+    """Read the Kaggle 'A Large-Scale Fish Dataset' as downloaded, or a plain ``<Class>/<img>`` tree.
+
+    Segmentation masks (``<Class> GT/``), ``NA_Fish_Dataset/`` and non-image files are never samples.
+    """
+    base = resolve_fish_root(root)
+    class_dirs = [
+        d
+        for d in _subfolders(base)
+        if d.name != FISH_EXTRA_FOLDER and not d.name.endswith(FISH_MASK_SUFFIX)
+    ]
+    with_images = {d: _images_in(_fish_image_folder(d)) for d in class_dirs}
+    if not any(with_images.values()):
+        raise DataError(
+            f"'{base}' matches neither fish layout. Expected the Kaggle download "
+            "(Fish_Dataset/Fish_Dataset/<Class>/<Class>/*.png) or one folder per class "
+            "(<root>/<Class>/*.jpg). Point data.root at the folder that holds the class folders."
+        )
+    empty = [str(_fish_image_folder(d)) for d, images in with_images.items() if not images]
+    if empty:
+        raise DataError(
+            "These class folders contain no images "
+            f"({', '.join(sorted(IMAGE_EXTENSIONS))}):\n{listing(empty)}\n"
+            "Add the images or remove the folders."
+        )
+    paths, labels = [], []
+    for class_dir, images in with_images.items():
+        for image in images:
+            paths.append(image.relative_to(base).as_posix())
+            labels.append(class_dir.name)
+    return LabelledImages(base, paths, labels)
+
+
+def find_folder_images(root: str | Path) -> LabelledImages:
+    """Any ``<root>/<class>/**/<image>`` tree (like torchvision's ImageFolder), hidden files skipped."""
+    base = _require_dir(root, "Image folder")
+    class_dirs = _subfolders(base)
+    if not class_dirs:
+        raise DataError(
+            f"'{base}' has no class sub-folders. Expected <root>/<class name>/<image files>."
+        )
+    paths, labels, empty = [], [], []
+    for class_dir in class_dirs:
+        images = sorted(
+            p
+            for p in class_dir.rglob("*")
+            if p.is_file()
+            and p.suffix.lower() in IMAGE_EXTENSIONS
+            and not any(part.startswith(".") for part in p.relative_to(base).parts)
+        )
+        if not images:
+            empty.append(str(class_dir))
+        paths += [p.relative_to(base).as_posix() for p in images]
+        labels += [class_dir.name] * len(images)
+    if empty:
+        raise DataError(
+            f"These class folders contain no images:\n{listing(empty)}\n"
+            "Add the images or remove the folders."
+        )
+    return LabelledImages(base, paths, labels)
+
+
+def _safe_relative(filename: str) -> bool:
+    pure = PurePosixPath(filename.replace("\\", "/"))
+    return bool(filename) and not pure.is_absolute() and ".." not in pure.parts and ":" not in filename
+
+
+def find_butterfly_images(
+    root: str | Path, csv_file: str = "Training_set.csv", image_dir: str = "train"
+) -> LabelledImages:
+    """Read the Kaggle butterfly set: ``Training_set.csv`` (``filename,label``) + ``train/``.
+
+    The unlabelled ``Testing_set.csv`` and ``test/`` are ignored: splits come from labelled rows.
+    """
+    base = _require_dir(root, "Butterfly dataset")
+    csv_path, images = base / csv_file, base / image_dir
+    if not csv_path.is_file():
+        raise DataError(
+            f"'{csv_path}' not found. The butterfly layout is <root>/{csv_file} (filename,label) "
+            f"plus <root>/{image_dir}/; point data.root at that folder."
+        )
+    if not images.is_dir():
+        raise DataError(f"Image folder '{images}' not found (listed files live there).")
+    with csv_path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        columns = [c.strip() for c in reader.fieldnames or []]
+        if "filename" not in columns or "label" not in columns:
+            raise DataError(
+                f"{csv_path}: needs the columns 'filename' and 'label', found {columns}. "
+                "Fix the header line."
+            )
+        rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+    if not rows:
+        raise DataError(f"{csv_path} has a header but no rows.")
+
+    problems: dict[str, list[str]] = {"escape": [], "missing": [], "label": []}
+    for line, row in enumerate(rows, start=2):
+        name, label = row["filename"], row["label"]
+        where = f"line {line}: '{name}'"
+        if not label:
+            problems["label"].append(where)
+        if not _safe_relative(name):
+            problems["escape"].append(where)
+        elif not (images / name).is_file():
+            problems["missing"].append(where)
+    if problems["escape"]:
+        raise DataError(
+            f"{csv_path}: filenames must be relative paths inside '{images}' "
+            f"(no '..', no absolute paths):\n{listing(problems['escape'])}"
+        )
+    if problems["label"]:
+        raise DataError(f"{csv_path}: rows with an empty label:\n{listing(problems['label'])}")
+    if problems["missing"]:
+        raise DataError(
+            f"{csv_path}: {len(problems['missing'])} listed files are missing from "
+            f"'{images}':\n{listing(problems['missing'])}\nRestore the files or remove their rows."
+        )
+    repeated = [name for name, n in Counter(r["filename"] for r in rows).items() if n > 1]
+    if repeated:
+        raise DataError(
+            f"{csv_path}: these files are listed more than once (a file must be one sample, or it "
+            f"could land in two splits):\n{listing(repeated)}"
+        )
+    paths = [(PurePosixPath(image_dir) / r["filename"].replace("\\", "/")).as_posix() for r in rows]
+    return LabelledImages(base, paths, [r["label"] for r in rows])

@@ -1,0 +1,51 @@
+"""Image pipelines. Augmentations come from ``conf/augment/*.yaml`` as Albumentations objects;
+every pipeline ends in a ``uint8`` CHW tensor.
+
+Normalisation (ImageNet mean/std) is not done here but in the model's first layer
+(:class:`fgclass.models.classifier.Classifier`), so batches travel as compact ``uint8`` and a
+checkpoint carries its own preprocessing. Noise for robustness tests is added in [0, 1] pixel
+space between the two (see :mod:`fgclass.evaluation.noise`).
+"""
+
+from __future__ import annotations
+
+import albumentations as A
+import numpy as np
+from albumentations.pytorch import ToTensorV2
+
+from fgclass.errors import ConfigError
+
+
+def eval_transform(image_size: int, resize_size: int) -> A.Compose:
+    """Deterministic: shorter side to ``resize_size``, centre crop ``image_size``."""
+    if resize_size < image_size:
+        raise ConfigError(
+            f"data.resize_size={resize_size} is smaller than data.image_size={image_size}; "
+            "the centre crop needs resize_size >= image_size."
+        )
+    return A.Compose(
+        [A.SmallestMaxSize(max_size=resize_size), A.CenterCrop(image_size, image_size), ToTensorV2()]
+    )
+
+
+def train_transform(augment: A.BasicTransform | A.BaseCompose | None, eval_pipeline: A.Compose) -> A.Compose:
+    """The augmentation pipeline followed by tensor conversion; without one, the eval pipeline."""
+    if augment is None:
+        return eval_pipeline
+    return A.Compose([augment, ToTensorV2()])
+
+
+def check_output_size(pipeline: A.Compose, image_size: int, name: str) -> None:
+    """Fail early, with the config to fix, if ``pipeline`` does not produce square ``image_size`` images."""
+    probe = np.zeros((image_size + 37, image_size + 91, 3), dtype=np.uint8)
+    shape = tuple(pipeline(image=probe)["image"].shape)
+    if shape != (3, image_size, image_size):
+        raise ConfigError(
+            f"The {name} pipeline produces images of shape {shape}, expected "
+            f"(3, {image_size}, {image_size}). Make its last resize/crop use data.image_size."
+        )
+
+
+def reseed(pipeline: A.BaseCompose, seed: int) -> None:
+    """Give a pipeline its own random stream (Albumentations keeps one per transform)."""
+    pipeline.set_random_seed(seed % 2**32)
