@@ -48,7 +48,9 @@ log = logging.getLogger(__name__)
 
 def default_num_workers() -> int:
     """One loader worker per available core, at most 8."""
-    return min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    return min(
+        8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )
 
 
 def _seed_worker(worker_id: int) -> None:
@@ -105,7 +107,9 @@ class ImageClassificationDataModule(L.LightningDataModule):
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.splits_file = Path(splits_file) if splits_file is not None else None
         if self.output_dir is None and self.splits_file is None:
-            raise ConfigError("Give the data module an output_dir (for splits.csv) or a splits_file.")
+            raise ConfigError(
+                "Give the data module an output_dir (for splits.csv) or a splits_file."
+            )
         self.image_size = image_size
         self.eval_pipeline = eval_transform(image_size, resize_size)
         self.train_pipeline = train_transform(augment, self.eval_pipeline)
@@ -239,7 +243,13 @@ class FishDataModule(ImageClassificationDataModule):
 class ButterflyDataModule(ImageClassificationDataModule):
     """Kaggle 75-class butterfly set: ``Training_set.csv`` + ``train/``."""
 
-    def __init__(self, *args: Any, csv_file: str = "Training_set.csv", image_dir: str = "train", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        csv_file: str = "Training_set.csv",
+        image_dir: str = "train",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.csv_file = csv_file
         self.image_dir = image_dir

@@ -148,7 +148,9 @@ def find_folder_images(root: str | Path) -> LabelledImages:
 
 def _safe_relative(filename: str) -> bool:
     pure = PurePosixPath(filename.replace("\\", "/"))
-    return bool(filename) and not pure.is_absolute() and ".." not in pure.parts and ":" not in filename
+    return (
+        bool(filename) and not pure.is_absolute() and ".." not in pure.parts and ":" not in filename
+    )
 
 
 def find_butterfly_images(

@@ -24,11 +24,17 @@ def eval_transform(image_size: int, resize_size: int) -> A.Compose:
             "the centre crop needs resize_size >= image_size."
         )
     return A.Compose(
-        [A.SmallestMaxSize(max_size=resize_size), A.CenterCrop(image_size, image_size), ToTensorV2()]
+        [
+            A.SmallestMaxSize(max_size=resize_size),
+            A.CenterCrop(image_size, image_size),
+            ToTensorV2(),
+        ]
     )
 
 
-def train_transform(augment: A.BasicTransform | A.BaseCompose | None, eval_pipeline: A.Compose) -> A.Compose:
+def train_transform(
+    augment: A.BasicTransform | A.BaseCompose | None, eval_pipeline: A.Compose
+) -> A.Compose:
     """The augmentation pipeline followed by tensor conversion; without one, the eval pipeline."""
     if augment is None:
         return eval_pipeline

@@ -1,0 +1,201 @@
+"""The LightningModule: backbone + head, loss, metrics, optimizer and schedulers from config."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+)
+
+from fgclass.models.backbones import create_backbone
+from fgclass.models.heads import build_head
+from fgclass.models.losses import build_loss
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _eval_metrics(num_classes: int, prefix: str) -> MetricCollection:
+    return MetricCollection(
+        {
+            "acc": MulticlassAccuracy(num_classes, average="micro"),
+            "precision": MulticlassPrecision(num_classes, average="macro"),
+            "recall": MulticlassRecall(num_classes, average="macro"),
+            "f1": MulticlassF1Score(num_classes, average="macro"),
+        },
+        prefix=prefix,
+    )
+
+
+class Classifier(L.LightningModule):
+    """Image classifier over a registered backbone.
+
+    Inputs are ``uint8`` images (0-255) or floats in [0, 1], shape ``(N, 3, H, W)``; the module
+    normalises them itself with ``mean``/``std``. 2-D inputs are taken as pre-computed backbone
+    features (frozen-feature caching) and go straight to the head.
+
+    Fine-tuning strategies (:mod:`fgclass.finetune`) decide which backbone ``stages`` train by
+    filling ``frozen_stages``; :meth:`configure_optimizers` makes one param group per trainable
+    stage plus ``head``.
+
+    Args:
+        num_classes: number of classes (from the data module).
+        class_names: class names in index order, stored with the checkpoint.
+        backbone: registry name (see :func:`fgclass.models.backbones.available_backbones`).
+        weights: ``None``, a torchvision weights name, or a local state-dict path.
+        backbone_kwargs: extra arguments for the torchvision builder.
+        head: :func:`~fgclass.models.heads.build_head` options (``hidden_dim``, ``dropout``).
+        loss: :func:`~fgclass.models.losses.build_loss` options (``name``, ``label_smoothing``, ``gamma``).
+        optimizer: Hydra config of a torch optimizer (``_target_``, ``lr``, ...).
+        schedulers: named Lightning scheduler configs: ``{name: {scheduler: {_target_...},
+            interval, frequency, monitor}}``; several may drive the one optimizer.
+        channels_last: run convolutions in NHWC memory format (faster with AMX and tensor cores).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        class_names: Sequence[str] | None = None,
+        backbone: str = "resnet50",
+        weights: str | None = None,
+        backbone_kwargs: Mapping[str, Any] | None = None,
+        head: Mapping[str, Any] | None = None,
+        loss: Mapping[str, Any] | None = None,
+        optimizer: Mapping[str, Any] | None = None,
+        schedulers: Mapping[str, Mapping[str, Any]] | None = None,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        channels_last: bool = False,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        net = create_backbone(backbone, weights, **(backbone_kwargs or {}))
+        self.backbone = net.model
+        self.stages = net.stages
+        self.head = build_head(net.num_features, num_classes, **(head or {}))
+        self.criterion = build_loss(**(loss or {}))
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_metrics = _eval_metrics(num_classes, "val/")
+        self.test_metrics = _eval_metrics(num_classes, "test/")
+        self.frozen_stages: set[str] = set()
+        self.keep_frozen_in_optimizer = False
+        self.test_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
+
+    @property
+    def class_names(self) -> list[str]:
+        names = self.hparams.class_names
+        return list(names) if names else [str(i) for i in range(self.hparams.num_classes)]
+
+    # --- forward -----------------------------------------------------------------------------
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """``uint8`` 0-255 or float [0, 1] images to normalised float tensors."""
+        x = images.float().div_(255) if images.dtype == torch.uint8 else images.float()
+        x = (x - self.mean) / self.std
+        if self.hparams.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """Backbone features ``(N, num_features)`` of a batch of images."""
+        return self.backbone(self.normalize(images))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(x if x.ndim == 2 else self.features(x))
+
+    # --- steps -------------------------------------------------------------------------------
+    def training_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch[0], batch[1]
+        logits = self(x)
+        loss = self.criterion(logits, y)
+        self.train_acc(logits, y)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> None:
+        x, y = batch[0], batch[1]
+        logits = self(x)
+        self.log("val/loss", self.criterion(logits, y), prog_bar=True)
+        self.val_metrics(logits, y)
+        self.log_dict(self.val_metrics, prog_bar=True)
+
+    def on_test_epoch_start(self) -> None:
+        self.test_outputs = []
+
+    def test_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> None:
+        x, y, index = batch
+        logits = self(x)
+        self.log("test/loss", self.criterion(logits, y))
+        self.test_metrics(logits, y)
+        self.log_dict(self.test_metrics)
+        self.test_outputs.append((logits.float().cpu(), y.cpu(), index.cpu()))
+
+    def predict_step(
+        self, batch: Sequence[torch.Tensor], batch_idx: int
+    ) -> tuple[torch.Tensor, ...]:
+        x, y, index = batch
+        return self(x).float().cpu(), y.cpu(), index.cpu()
+
+    # --- fine-tuning support -----------------------------------------------------------------
+    def stage_parameters(self) -> dict[str, list[nn.Parameter]]:
+        """Backbone parameters per stage, input to output."""
+        named = list(self.backbone.named_parameters())
+        return {
+            stage: [p for n, p in named if any(n.startswith(prefix) for prefix in prefixes)]
+            for stage, prefixes in self.stages.items()
+        }
+
+    def train(self, mode: bool = True) -> Classifier:
+        """Like ``nn.Module.train``, but normalisation layers of frozen stages stay in eval mode,
+        so a frozen backbone keeps its running statistics and behaves exactly as at inference."""
+        super().train(mode)
+        if mode and self.frozen_stages:
+            prefixes = tuple(p for s in self.frozen_stages for p in self.stages[s])
+            for name, module in self.backbone.named_modules():
+                if isinstance(module, _BatchNorm) and f"{name}.".startswith(prefixes):
+                    module.eval()
+        return self
+
+    def configure_optimizers(self) -> dict[str, Any] | tuple[list, list]:
+        optimizer_cfg = dict(self.hparams.optimizer or {"_target_": "torch.optim.Adam", "lr": 1e-3})
+        lr = optimizer_cfg["lr"]
+        groups = [{"name": "head", "params": list(self.head.parameters())}]
+        for stage, params in self.stage_parameters().items():
+            frozen = stage in self.frozen_stages
+            if frozen and not self.keep_frozen_in_optimizer:
+                continue
+            groups.append(
+                {"name": f"backbone.{stage}", "params": params, "lr": 0.0 if frozen else lr}
+            )
+        optimizer = instantiate(optimizer_cfg, _partial_=True)(groups)
+        schedulers = []
+        for name, cfg in (self.hparams.schedulers or {}).items():
+            if not cfg:
+                continue
+            cfg = dict(cfg)
+            scheduler = instantiate(cfg.pop("scheduler"), _partial_=True)(optimizer)
+            # one name for all: LearningRateMonitor then logs each param group once, as lr/<group>
+            schedulers.append({"scheduler": scheduler, "name": "lr", **cfg})
+        return [optimizer], schedulers
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # The state dict holds the trained weights: loading the checkpoint elsewhere must not
+        # fetch or read the pretrained weights again.
+        hparams = checkpoint.get("hyper_parameters", {})
+        hparams["pretrained_weights"] = hparams.get("weights") or hparams.get("pretrained_weights")
+        hparams["weights"] = None

@@ -1,0 +1,70 @@
+"""Shared fixtures: tiny datasets in the real on-disk layouts, and real Hydra composition."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+import fgclass.config  # noqa: F401  (registers resolvers)
+from fgclass.data.synthetic import write_butterfly_dataset, write_fish_dataset
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+FAST = [  # tiny, quick and offline: every composed test run starts from these
+    "model.weights=null",
+    "data.image_size=32",
+    "data.resize_size=36",
+    "data.batch_size=16",
+    "data.num_workers=0",
+    "trainer.accelerator=cpu",
+    "+trainer.enable_model_summary=false",
+    "callbacks.progress_bar=null",
+]
+
+
+@pytest.fixture(scope="session")
+def fish_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Kaggle fish layout (outer ``Fish_Dataset``), 9 classes x 4 photos x 3 flipped copies, 32 px."""
+    return write_fish_dataset(tmp_path_factory.mktemp("fish"), photos_per_class=4, image_size=32)
+
+
+@pytest.fixture(scope="session")
+def butterfly_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Butterfly layout: Training_set.csv + train/, 6 classes x 12 images, 32 px."""
+    return write_butterfly_dataset(
+        tmp_path_factory.mktemp("butterfly"), images_per_class=12, image_size=32
+    )
+
+
+def compose_config(config_name: str, overrides: list[str], tmp_path: Path) -> DictConfig:
+    """Compose ``conf/<config_name>.yaml`` as the entry point would, with outputs under ``tmp_path``."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(
+            config_name,
+            overrides=[
+                f"paths.root_dir={tmp_path}",
+                f"paths.output_dir={tmp_path / 'run'}",
+                *overrides,
+            ],
+            return_hydra_config=True,
+        )
+    HydraConfig().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+@pytest.fixture
+def train_config(tmp_path: Path) -> Callable[..., DictConfig]:
+    """``train_config(*overrides)``: the composed train config with the FAST settings."""
+
+    def make(*overrides: str) -> DictConfig:
+        return compose_config("train", [*FAST, *overrides], tmp_path)
+
+    return make
