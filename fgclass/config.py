@@ -36,9 +36,7 @@ def register_resolvers() -> None:
     """Register ``fgclass.*`` resolvers (idempotent)."""
     # cached per config, and the cache travels to sweep jobs: one id per run or multirun, so two
     # runs started in the same second never share an output folder
-    OmegaConf.register_new_resolver(
-        "fgclass.uid", lambda: secrets.token_hex(3), use_cache=True, replace=True
-    )
+    OmegaConf.register_new_resolver("fgclass.uid", lambda: secrets.token_hex(3), use_cache=True, replace=True)
     OmegaConf.register_new_resolver("fgclass.precision", best_precision, replace=True)
     OmegaConf.register_new_resolver("fgclass.slug", slug, replace=True)
 

@@ -28,16 +28,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()  # finds, checks and splits the images: bad data fails here
     datamodule.setup("fit")
-    model = instantiate(
-        cfg.model, num_classes=datamodule.num_classes, class_names=datamodule.class_names
-    )
+    model = instantiate(cfg.model, num_classes=datamodule.num_classes, class_names=datamodule.class_names)
 
     callbacks = instantiate_dict(cfg.callbacks)
     if cfg.finetune.callback:
         callbacks.append(instantiate(cfg.finetune.callback))
-    trainer = instantiate(
-        cfg.trainer, callbacks=callbacks, logger=instantiate_dict(cfg.logger) or False
-    )
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_dict(cfg.logger) or False)
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
@@ -53,9 +49,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float:
     """Hydra entry point; returns ``cfg.optimized_metric`` for sweepers."""
-    return run_task(
-        lambda c: train(c).get(c.optimized_metric, float("nan")), cfg, cfg.paths.output_dir
-    )
+    return run_task(lambda c: train(c).get(c.optimized_metric, float("nan")), cfg, cfg.paths.output_dir)
 
 
 if __name__ == "__main__":

@@ -36,9 +36,7 @@ def fish_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def butterfly_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Butterfly layout: Training_set.csv + train/, 6 classes x 12 images, 32 px."""
-    return write_butterfly_dataset(
-        tmp_path_factory.mktemp("butterfly"), images_per_class=12, image_size=32
-    )
+    return write_butterfly_dataset(tmp_path_factory.mktemp("butterfly"), images_per_class=12, image_size=32)
 
 
 def compose_config(config_name: str, overrides: list[str], tmp_path: Path) -> DictConfig:

@@ -48,9 +48,7 @@ log = logging.getLogger(__name__)
 
 def default_num_workers() -> int:
     """One loader worker per available core, at most 8."""
-    return min(
-        8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    )
+    return min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 def _seed_worker(worker_id: int) -> None:
@@ -107,9 +105,7 @@ class ImageClassificationDataModule(L.LightningDataModule):
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.splits_file = Path(splits_file) if splits_file is not None else None
         if self.output_dir is None and self.splits_file is None:
-            raise ConfigError(
-                "Give the data module an output_dir (for splits.csv) or a splits_file."
-            )
+            raise ConfigError("Give the data module an output_dir (for splits.csv) or a splits_file.")
         self.image_size = image_size
         self.eval_pipeline = eval_transform(image_size, resize_size)
         self.train_pipeline = train_transform(augment, self.eval_pipeline)
@@ -168,9 +164,7 @@ class ImageClassificationDataModule(L.LightningDataModule):
         table = self.make_splits()
         table.write(self.splits_path)
         counts = Counter(table.splits)
-        log.info(
-            "Wrote %s: %s", self.splits_path, ", ".join(f"{s} {counts[s]}" for s in sorted(counts))
-        )
+        log.info("Wrote %s: %s", self.splits_path, ", ".join(f"{s} {counts[s]}" for s in sorted(counts)))
 
     def setup(self, stage: str | None = None) -> None:
         """Build train/val/test datasets from ``splits.csv``."""

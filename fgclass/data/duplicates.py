@@ -40,9 +40,7 @@ def near_duplicate_pairs(hashes: np.ndarray, threshold: int) -> Iterator[tuple[i
                 yield i, j, int(dist[a, b])
 
 
-def group_ids(
-    n: int, pairs: Iterator[tuple[int, int, int]] | list[tuple[int, int, int]]
-) -> np.ndarray:
+def group_ids(n: int, pairs: Iterator[tuple[int, int, int]] | list[tuple[int, int, int]]) -> np.ndarray:
     """Connected components of the pair graph: ``ids[i] == ids[j]`` iff linked by a chain of pairs.
 
     Ids are the smallest member index of each group, so they are stable for a fixed input order.

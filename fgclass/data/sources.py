@@ -53,9 +53,7 @@ def _require_dir(root: str | Path, what: str) -> Path:
 
 
 def _images_in(folder: Path) -> list[Path]:
-    return sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
 def _subfolders(folder: Path) -> list[Path]:
@@ -91,9 +89,7 @@ def find_fish_images(root: str | Path) -> LabelledImages:
     """
     base = resolve_fish_root(root)
     class_dirs = [
-        d
-        for d in _subfolders(base)
-        if d.name != FISH_EXTRA_FOLDER and not d.name.endswith(FISH_MASK_SUFFIX)
+        d for d in _subfolders(base) if d.name != FISH_EXTRA_FOLDER and not d.name.endswith(FISH_MASK_SUFFIX)
     ]
     with_images = {d: _images_in(_fish_image_folder(d)) for d in class_dirs}
     if not any(with_images.values()):
@@ -122,9 +118,7 @@ def find_folder_images(root: str | Path) -> LabelledImages:
     base = _require_dir(root, "Image folder")
     class_dirs = _subfolders(base)
     if not class_dirs:
-        raise DataError(
-            f"'{base}' has no class sub-folders. Expected <root>/<class name>/<image files>."
-        )
+        raise DataError(f"'{base}' has no class sub-folders. Expected <root>/<class name>/<image files>.")
     paths, labels, empty = [], [], []
     for class_dir in class_dirs:
         images = sorted(
@@ -140,17 +134,14 @@ def find_folder_images(root: str | Path) -> LabelledImages:
         labels += [class_dir.name] * len(images)
     if empty:
         raise DataError(
-            f"These class folders contain no images:\n{listing(empty)}\n"
-            "Add the images or remove the folders."
+            f"These class folders contain no images:\n{listing(empty)}\nAdd the images or remove the folders."
         )
     return LabelledImages(base, paths, labels)
 
 
 def _safe_relative(filename: str) -> bool:
     pure = PurePosixPath(filename.replace("\\", "/"))
-    return (
-        bool(filename) and not pure.is_absolute() and ".." not in pure.parts and ":" not in filename
-    )
+    return bool(filename) and not pure.is_absolute() and ".." not in pure.parts and ":" not in filename
 
 
 def find_butterfly_images(
@@ -174,8 +165,7 @@ def find_butterfly_images(
         columns = [c.strip() for c in reader.fieldnames or []]
         if "filename" not in columns or "label" not in columns:
             raise DataError(
-                f"{csv_path}: needs the columns 'filename' and 'label', found {columns}. "
-                "Fix the header line."
+                f"{csv_path}: needs the columns 'filename' and 'label', found {columns}. Fix the header line."
             )
         rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
     if not rows:

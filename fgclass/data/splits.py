@@ -36,9 +36,7 @@ class SplitConfig:
         for name in ("val", "test"):
             value = getattr(self, name)
             if not 0 < value < 1:
-                raise ConfigError(
-                    f"data.split.{name}={value}: must be between 0 and 1 (exclusive)."
-                )
+                raise ConfigError(f"data.split.{name}={value}: must be between 0 and 1 (exclusive).")
         if self.val + self.test >= 1:
             raise ConfigError(
                 f"data.split.val + data.split.test = {self.val + self.test}: must leave a training "
@@ -121,9 +119,7 @@ def assign_splits(
     return np.array(SPLITS)[split_of]
 
 
-def subsample_train(
-    labels: Sequence[str], splits: np.ndarray, fraction: float, seed: int
-) -> np.ndarray:
+def subsample_train(labels: Sequence[str], splits: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Mark all but ``fraction`` of each class's training samples as ``unused``.
 
     Subsets are nested: for one seed, the 25 % subset lies inside the 50 % one. Val and test
@@ -181,9 +177,7 @@ class SplitTable:
             rows = list(csv.DictReader(handle))
         required = {"path", "label", "split"}
         if not rows or not required <= set(rows[0]):
-            raise DataError(
-                f"{path}: expected columns path,label,split[,group] and at least one row."
-            )
+            raise DataError(f"{path}: expected columns path,label,split[,group] and at least one row.")
         bad = sorted({r["split"] for r in rows} - {*SPLITS, UNUSED})
         if bad:
             raise DataError(f"{path}: unknown split names {bad}; allowed: {[*SPLITS, UNUSED]}.")

@@ -43,9 +43,7 @@ def _colour(index: int, count: int, rng: np.random.Generator) -> tuple[int, int,
     return int(b * 255), int(g * 255), int(r * 255)  # OpenCV draws BGR
 
 
-def draw_image(
-    class_index: int, num_classes: int, size: int, rng: np.random.Generator
-) -> np.ndarray:
+def draw_image(class_index: int, num_classes: int, size: int, rng: np.random.Generator) -> np.ndarray:
     """One BGR ``uint8`` picture of class ``class_index``: its shape, in its colour, anywhere."""
     base = rng.integers(60, 160)
     image = np.clip(rng.normal(base, 25, (size, size, 3)), 0, 255).astype(np.uint8)
@@ -76,9 +74,7 @@ def draw_image(
 
 def _copies(photo: np.ndarray, count: int, rng: np.random.Generator) -> list[np.ndarray]:
     """The photo and ``count - 1`` distinct flips/90° rotations of it."""
-    variants = [np.rot90(photo, k) for k in range(4)] + [
-        np.rot90(photo[:, ::-1], k) for k in range(4)
-    ]
+    variants = [np.rot90(photo, k) for k in range(4)] + [np.rot90(photo[:, ::-1], k) for k in range(4)]
     picks = [0, *rng.choice(np.arange(1, 8), size=min(count, 8) - 1, replace=False)]
     return [np.ascontiguousarray(variants[i]) for i in picks]
 
@@ -147,9 +143,7 @@ def write_butterfly_dataset(
     for k, name in enumerate(classes):
         for _ in range(images_per_class):
             filename = f"Image_{len(rows) + 1}.jpg"
-            cv2.imwrite(
-                str(root / "train" / filename), draw_image(k, len(classes), image_size, rng)
-            )
+            cv2.imwrite(str(root / "train" / filename), draw_image(k, len(classes), image_size, rng))
             rows.append((filename, name))
     order = rng.permutation(len(rows))
     with (root / "Training_set.csv").open("w", newline="") as handle:
@@ -159,9 +153,7 @@ def write_butterfly_dataset(
     with (root / "Testing_set.csv").open("w", newline="") as handle:
         handle.write("filename\n")
         for i in range(3):
-            cv2.imwrite(
-                str(root / "test" / f"Image_{i + 1}.jpg"), draw_image(0, 1, image_size, rng)
-            )
+            cv2.imwrite(str(root / "test" / f"Image_{i + 1}.jpg"), draw_image(0, 1, image_size, rng))
             handle.write(f"Image_{i + 1}.jpg\n")
     return root
 
@@ -179,7 +171,5 @@ def write_image_folder(
     for k, name in enumerate(classes):
         (root / name).mkdir(parents=True, exist_ok=True)
         for i in range(images_per_class):
-            cv2.imwrite(
-                str(root / name / f"{i:04d}.jpg"), draw_image(k, len(classes), image_size, rng)
-            )
+            cv2.imwrite(str(root / name / f"{i:04d}.jpg"), draw_image(k, len(classes), image_size, rng))
     return root

@@ -32,9 +32,7 @@ def eval_transform(image_size: int, resize_size: int) -> A.Compose:
     )
 
 
-def train_transform(
-    augment: A.BasicTransform | A.BaseCompose | None, eval_pipeline: A.Compose
-) -> A.Compose:
+def train_transform(augment: A.BasicTransform | A.BaseCompose | None, eval_pipeline: A.Compose) -> A.Compose:
     """The augmentation pipeline followed by tensor conversion; without one, the eval pipeline."""
     if augment is None:
         return eval_pipeline

@@ -59,7 +59,5 @@ def add_group(
     present = {id(p) for g in optimizer.param_groups for p in g["params"]}
     new = [p for p in params if id(p) not in present]
     if new:
-        optimizer.add_param_group(
-            {"name": name, "params": new, "lr": float(lr), "initial_lr": float(lr)}
-        )
+        optimizer.add_param_group({"name": name, "params": new, "lr": float(lr), "initial_lr": float(lr)})
         sync_schedulers(trainer, optimizer)

@@ -105,9 +105,7 @@ class Finetuning(BaseFinetuning):
         for optimizer in trainer.optimizers:
             sync_schedulers(trainer, optimizer)
 
-    def finetune_function(
-        self, pl_module: L.LightningModule, epoch: int, optimizer: Optimizer
-    ) -> None:
+    def finetune_function(self, pl_module: L.LightningModule, epoch: int, optimizer: Optimizer) -> None:
         trainer = pl_module.trainer
         for index, phase in enumerate(self.phases):
             if index in self._applied or phase.epoch > epoch:
@@ -123,9 +121,7 @@ class Finetuning(BaseFinetuning):
             if phase.head_lr is not None:
                 set_group_lr(trainer, optimizer, "head", phase.head_lr)
             self._applied.append(index)
-            log.info(
-                "Epoch %d: unfroze %s at lr %g", epoch, ", ".join(stages) or "nothing", phase.lr
-            )
+            log.info("Epoch %d: unfroze %s at lr %g", epoch, ", ".join(stages) or "nothing", phase.lr)
 
     # --- helpers -------------------------------------------------------------------------------
     def _set_frozen(self, pl_module: Classifier, frozen: set[str]) -> None:
@@ -138,9 +134,7 @@ class Finetuning(BaseFinetuning):
         pl_module.train(pl_module.training)  # re-applies eval mode to frozen normalisation layers
 
     @staticmethod
-    def _resolve(
-        unfreeze: str | int | Sequence[str], pl_module: Classifier, frozen: set[str]
-    ) -> list[str]:
+    def _resolve(unfreeze: str | int | Sequence[str], pl_module: Classifier, frozen: set[str]) -> list[str]:
         order = [s for s in pl_module.stages if s in frozen]
         if unfreeze == "all":
             return order

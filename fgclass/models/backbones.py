@@ -114,12 +114,8 @@ def _extract_state_dict(loaded: Any, path: Path) -> dict[str, torch.Tensor]:
     for key in ("state_dict", "model"):
         if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
             loaded = loaded[key]
-    if not isinstance(loaded, dict) or not all(
-        isinstance(v, torch.Tensor) for v in loaded.values()
-    ):
-        raise CheckpointError(
-            f"{path} does not contain a state dict (a mapping of names to tensors)."
-        )
+    if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
+        raise CheckpointError(f"{path} does not contain a state dict (a mapping of names to tensors).")
     return {k.removeprefix("module."): v for k, v in loaded.items()}
 
 
@@ -134,9 +130,7 @@ def load_weights_file(model: nn.Module, path: str | Path, classifier: str) -> No
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CheckpointError(
-            f"model.weights: cannot load '{path}' as a weights file: {exc}"
-        ) from exc
+        raise CheckpointError(f"model.weights: cannot load '{path}' as a weights file: {exc}") from exc
     state = _extract_state_dict(loaded, path)
     own = {k: v for k, v in model.state_dict().items() if not k.startswith(f"{classifier}.")}
     state = {k: v for k, v in state.items() if not k.startswith(f"{classifier}.")}
@@ -185,9 +179,7 @@ def create_backbone(name: str, weights: str | None = None, **kwargs: Any) -> Bac
             f"model.backbone='{name}' is unknown. Available: {', '.join(available_backbones())}."
         )
     entry = _REGISTRY[name]
-    pretrained = (
-        _pretrained(entry.torchvision_name, weights) if weights and not _is_path(weights) else None
-    )
+    pretrained = _pretrained(entry.torchvision_name, weights) if weights and not _is_path(weights) else None
     model = torchvision.models.get_model(entry.torchvision_name, weights=pretrained, **kwargs)
     if weights and _is_path(weights):
         load_weights_file(model, weights, entry.classifier)

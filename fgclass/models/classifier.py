@@ -145,9 +145,7 @@ class Classifier(L.LightningModule):
         self.log_dict(self.test_metrics)
         self.test_outputs.append((logits.float().cpu(), y.cpu(), index.cpu()))
 
-    def predict_step(
-        self, batch: Sequence[torch.Tensor], batch_idx: int
-    ) -> tuple[torch.Tensor, ...]:
+    def predict_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> tuple[torch.Tensor, ...]:
         x, y, index = batch
         return self(x).float().cpu(), y.cpu(), index.cpu()
 
@@ -179,12 +177,10 @@ class Classifier(L.LightningModule):
             frozen = stage in self.frozen_stages
             if frozen and not self.keep_frozen_in_optimizer:
                 continue
-            groups.append(
-                {"name": f"backbone.{stage}", "params": params, "lr": 0.0 if frozen else lr}
-            )
+            groups.append({"name": f"backbone.{stage}", "params": params, "lr": 0.0 if frozen else lr})
         optimizer = instantiate(optimizer_cfg, _partial_=True)(groups)
         schedulers = []
-        for name, cfg in (self.hparams.schedulers or {}).items():
+        for cfg in (self.hparams.schedulers or {}).values():
             if not cfg:
                 continue
             cfg = dict(cfg)

@@ -23,9 +23,7 @@ class FocalLoss(nn.Module):
         return ((1 - p_true) ** self.gamma * ce).mean()
 
 
-def build_loss(
-    name: str = "cross_entropy", label_smoothing: float = 0.0, gamma: float = 2.0
-) -> nn.Module:
+def build_loss(name: str = "cross_entropy", label_smoothing: float = 0.0, gamma: float = 2.0) -> nn.Module:
     """``cross_entropy`` (with optional label smoothing) or ``focal``."""
     if name == "cross_entropy":
         return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
