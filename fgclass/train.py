@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 import fgclass.config  # noqa: F401  (registers the fgclass.* config resolvers)
 from fgclass.app import instantiate_dict, run_task
+from fgclass.finetune.feature_cache import FeatureDataModule
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     callbacks = instantiate_dict(cfg.callbacks)
     if cfg.finetune.callback:
         callbacks.append(instantiate(cfg.finetune.callback))
+    if cfg.finetune.cache_features:  # frozen backbone: run it once per split, train the head on features
+        datamodule = FeatureDataModule(datamodule, model, callbacks)
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_dict(cfg.logger) or False)
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
