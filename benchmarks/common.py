@@ -1,0 +1,259 @@
+"""Helpers shared by the benchmarks: real config composition, side-by-side timing, tables."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Any, TypeVar
+
+import lightning as L
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
+
+import fgclass.config  # noqa: F401  (registers the fgclass.* resolvers)
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+K = TypeVar("K")
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def compose_train(overrides: Sequence[str], output_dir: str | Path) -> DictConfig:
+    """``conf/train.yaml`` composed as ``fgclass.train`` would, writing under ``output_dir``."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(
+            "train",
+            overrides=[f"paths.root_dir={output_dir}", f"paths.output_dir={output_dir}/run", *overrides],
+        )
+
+
+def common_args(description: str, **defaults: object) -> argparse.ArgumentParser:
+    """An argument parser with the options every benchmark shares."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--backbone", default=defaults.get("backbone", "resnet50"))
+    parser.add_argument("--batch-size", type=int, default=defaults.get("batch_size", 16))
+    parser.add_argument("--image-size", type=int, default=defaults.get("image_size", 224))
+    parser.add_argument("--reps", type=int, default=defaults.get("reps", 3), help="alternating repetitions")
+    return parser
+
+
+def machine() -> str:
+    """One line naming the CPU, its cores, torch/Lightning versions and any GPU."""
+    cpu = platform.processor() or "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines() if "model name" in ln]
+        cpu = names[0] if names else cpu
+    flags = [f for f in ("avx512_bf16", "amx_tile") if cpuinfo.is_file() and f in cpuinfo.read_text()]
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    return (
+        f"{cpu} ({', '.join(flags) or 'no bf16 ISA'}), {len(_affinity())} cores, {torch.get_num_threads()} "
+        f"torch threads; torch {torch.__version__}, lightning {L.__version__}; {gpu}"
+    )
+
+
+def _affinity() -> set[int]:
+    return os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+
+
+def quiet_lightning() -> None:
+    """Keep Lightning's info messages (GPU available, model summary...) out of the tables."""
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def autocast(precision: str, device: torch.device) -> AbstractContextManager:
+    """The autocast context a Lightning ``precision`` string stands for."""
+    if precision in ("bf16-mixed", "16-mixed"):
+        dtype = torch.bfloat16 if precision.startswith("bf16") else torch.float16
+        return torch.autocast(device.type, dtype=dtype)
+    if precision not in ("32-true", "32"):
+        raise ValueError(f"benchmarks handle 32-true, bf16-mixed and 16-mixed, not {precision!r}")
+    return nullcontext()
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued GPU work, so wall-clock times are the work's."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def random_batch(
+    batch_size: int, image_size: int, num_classes: int, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """An fgclass batch: ``uint8`` NCHW images, labels, indices."""
+    gen = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (batch_size, 3, image_size, image_size), dtype=torch.uint8, generator=gen)
+    labels = torch.randint(0, num_classes, (batch_size,), generator=gen)
+    return images, labels, torch.arange(batch_size)
+
+
+class Repeat:
+    """An in-memory loader: the same batch ``count`` times (no decoding, no collation)."""
+
+    def __init__(self, batch: tuple[torch.Tensor, ...], count: int) -> None:
+        self.batch = batch
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        return (self.batch for _ in range(self.count))
+
+
+class PlainStep:
+    """A minimal hand-written training step on a Classifier: forward, loss, backward, optimizer step.
+
+    Uses the model's own optimizer (``configure_optimizers``: the same param groups Lightning gets)
+    and the autocast of the Lightning ``precision`` string.
+    """
+
+    def __init__(self, model: torch.nn.Module, precision: str, device: torch.device) -> None:
+        self.model = model
+        self.precision = precision
+        self.device = device
+        model.to(device)
+        optimizers, _ = model.configure_optimizers()
+        self.optimizer = optimizers[0]
+
+    def __call__(self, batch: Sequence[torch.Tensor]) -> None:
+        x, y = batch[0].to(self.device, non_blocking=True), batch[1].to(self.device, non_blocking=True)
+        with autocast(self.precision, self.device):
+            loss = self.model.criterion(self.model(x), y)
+        loss.backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad()
+
+    def seconds(self, batches: Iterable[Sequence[torch.Tensor]]) -> float:
+        """Wall-clock seconds of one step per batch (waiting for the batches included)."""
+        self.model.to(self.device).train()
+        sync(self.device)
+        with Stopwatch() as watch:
+            for batch in batches:
+                self(batch)
+            sync(self.device)
+        return watch.seconds
+
+
+def interleave(runs: dict[K, Callable[[], float]], reps: int, warmup_reps: int = 1) -> dict[K, list[float]]:
+    """Call each run once per repetition, alternating the order (ABC, CBA, ...); the results of
+    the ``reps`` repetitions after ``warmup_reps`` discarded ones."""
+    results: dict[K, list[float]] = {name: [] for name in runs}
+    for rep in range(warmup_reps + reps):
+        order = list(runs) if rep % 2 == 0 else list(reversed(runs))  # no run always goes first
+        for name in order:
+            value = runs[name]()
+            if rep >= warmup_reps:
+                results[name].append(value)
+    return results
+
+
+def paired_ratio(numerators: Sequence[float], denominators: Sequence[float]) -> float:
+    """Median of the ratios of measurements taken side by side (slow load changes cancel)."""
+    return statistics.median(a / b for a, b in zip(numerators, denominators))
+
+
+def _status_mb(field: str, pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _pss_mb(pid: int | str) -> float:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _children(pid: int | str = "self") -> list[int]:
+    tasks = Path(f"/proc/{pid}/task")
+    return [int(c) for task in tasks.iterdir() for c in (task / "children").read_text().split()]
+
+
+def memory_mb() -> dict[str, float]:
+    """This process's resident and peak memory, and the proportional set size of it plus its
+    children (loader workers; shared pages counted once), in MiB. Linux only."""
+    try:
+        pss = _pss_mb("self") + sum(_pss_mb(c) for c in _children())
+        return {"rss": _status_mb("VmRSS"), "peak": _status_mb("VmHWM"), "pss_total": pss}
+    except OSError:
+        return {"rss": float("nan"), "peak": float("nan"), "pss_total": float("nan")}
+
+
+class EpochStats(L.Callback):
+    """Per epoch: duration (start to next start, so validation and checkpointing count), the part
+    spent on training batches, and memory at its end. Add it to a composed config with
+    ``+callbacks.epoch_stats._target_=benchmarks.common.EpochStats``; the latest is ``last``."""
+
+    last: EpochStats | None = None
+
+    def __init__(self) -> None:
+        self.setup = 0.0  # fit start to first epoch: sanity check, building a feature cache
+        self.epochs: list[float] = []
+        self.train_parts: list[float] = []
+        self.memory: list[dict[str, float]] = []
+        self._fit_start = self._epoch_start = self._last_batch = 0.0
+        EpochStats.last = self
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._fit_start = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        now = time.perf_counter()
+        if self._epoch_start:
+            self.epochs.append(now - self._epoch_start)
+        else:
+            self.setup = now - self._fit_start
+        self._epoch_start = now
+
+    def on_train_batch_end(self, *args: Any) -> None:
+        self._last_batch = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.train_parts.append(self._last_batch - self._epoch_start)
+        self.memory.append(memory_mb())
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.epochs.append(time.perf_counter() - self._epoch_start)
+
+
+class Stopwatch:
+    """Times a block: ``with Stopwatch() as sw: ...``, then ``sw.seconds``."""
+
+    def __enter__(self) -> Stopwatch:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table (pasteable into RESULTS.md)."""
+
+    def cell(value: object) -> str:
+        if not isinstance(value, float):
+            return str(value)
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+    lines = [headers, ["---"] * len(headers), *([cell(v) for v in row] for row in rows)]
+    return "\n".join("| " + " | ".join(str(c) for c in line) + " |" for line in lines)
+
+
+def verdict(name: str, value: float, goal: float, higher_is_better: bool = True) -> str:
+    """``name: value (goal >= x): PASS/FAIL`` line."""
+    ok = value >= goal if higher_is_better else value <= goal
+    sign = ">=" if higher_is_better else "<="
+    return f"{name}: {value:.3f} (goal {sign} {goal}): {'PASS' if ok else 'FAIL'}"
