@@ -12,6 +12,7 @@ by the default training loader; their throughput ratio is how much the loader sl
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import statistics
 import tempfile
@@ -28,7 +29,6 @@ from benchmarks.common import (
     SHARED_DATA,
     PlainStep,
     Stopwatch,
-    common_args,
     compose_train,
     interleave,
     machine,
@@ -74,10 +74,16 @@ def forever(loader: DataLoader) -> Iterator[Any]:
 
 
 def images_per_s(step: PlainStep, batches: Iterator[Any]) -> float:
-    """Train on ``batches``, counting their images."""
-    counted = []
-    seconds = step.seconds(counted.append(b) or b for b in batches)
-    return sum(len(b[0]) for b in counted) / seconds
+    """Train on ``batches``; images/s."""
+    sizes = []
+
+    def counted() -> Iterator[Any]:
+        for batch in batches:
+            sizes.append(len(batch[0]))
+            yield batch
+
+    seconds = step.seconds(counted())
+    return sum(sizes) / seconds
 
 
 def part1(args: Any, tmp: Path) -> list[list[object]]:
@@ -119,7 +125,9 @@ def part2(args: Any, tmp: Path) -> tuple[list[list[object]], list[str]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = common_args(__doc__.splitlines()[0], batch_size=32, reps=4)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=32, help="the data config's default")
+    parser.add_argument("--reps", type=int, default=4, help="alternating repetitions")
     parser.add_argument("--datasets", nargs="+", default=list(EXPERIMENTS), choices=list(EXPERIMENTS))
     parser.add_argument("--workers", type=int, nargs="+", default=sorted({0, 1, default_num_workers()}))
     parser.add_argument("--epochs", type=int, default=3)

@@ -20,12 +20,12 @@ from hydra.utils import instantiate
 
 from benchmarks.common import (
     PlainStep,
-    common_args,
     compose_train,
     interleave,
     machine,
     paired_ratio,
     random_batch,
+    step_args,
     table,
 )
 from fgclass.config import best_precision
@@ -73,7 +73,7 @@ def name(combo: Combo) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = common_args(__doc__.splitlines()[0], reps=6)
+    parser = step_args(__doc__.splitlines()[0], reps=6)
     parser.add_argument("--head-steps", type=int, default=2, help="timed steps per repetition, head-only")
     parser.add_argument("--full-steps", type=int, default=1, help="timed steps per repetition, full")
     args = parser.parse_args(argv)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import gc
 import logging
 import os
 import platform
@@ -36,24 +39,22 @@ def compose_train(overrides: Sequence[str], output_dir: str | Path) -> DictConfi
         )
 
 
-def common_args(description: str, **defaults: object) -> argparse.ArgumentParser:
-    """An argument parser with the options every benchmark shares."""
+def step_args(description: str, batch_size: int = 16, reps: int = 3) -> argparse.ArgumentParser:
+    """An argument parser with the options of the benchmarks that time training steps."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--backbone", default=defaults.get("backbone", "resnet50"))
-    parser.add_argument("--batch-size", type=int, default=defaults.get("batch_size", 16))
-    parser.add_argument("--image-size", type=int, default=defaults.get("image_size", 224))
-    parser.add_argument("--reps", type=int, default=defaults.get("reps", 3), help="alternating repetitions")
+    parser.add_argument("--backbone", default="resnet50")
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--reps", type=int, default=reps, help="alternating repetitions")
     return parser
 
 
 def machine() -> str:
     """One line naming the CPU, its cores, torch/Lightning versions and any GPU."""
-    cpu = platform.processor() or "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines() if "model name" in ln]
-        cpu = names[0] if names else cpu
-    flags = [f for f in ("avx512_bf16", "amx_tile") if cpuinfo.is_file() and f in cpuinfo.read_text()]
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    names = [line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")]
+    cpu = names[0] if names else platform.processor() or "unknown CPU"
+    flags = [flag for flag in ("avx512_bf16", "amx_tile") if flag in cpuinfo]
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
     return (
         f"{cpu} ({', '.join(flags) or 'no bf16 ISA'}), {len(_affinity())} cores, {torch.get_num_threads()} "
@@ -163,48 +164,59 @@ def paired_ratio(numerators: Sequence[float], denominators: Sequence[float]) -> 
     return statistics.median(a / b for a, b in zip(numerators, denominators))
 
 
-def _status_mb(field: str, pid: int | str = "self") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+def _status_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
 
-def _pss_mb(pid: int | str) -> float:
+def _anon_mb(pid: int | str) -> float:
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        if line.startswith("Pss:"):
+        if line.startswith("Pss_Anon:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
 
-def _children(pid: int | str = "self") -> list[int]:
-    tasks = Path(f"/proc/{pid}/task")
+def _children() -> list[int]:
+    tasks = Path("/proc/self/task")
     return [int(c) for task in tasks.iterdir() for c in (task / "children").read_text().split()]
 
 
-def memory_mb() -> dict[str, float]:
-    """This process's resident and peak memory, and the proportional set size of it plus its
-    children (loader workers; shared pages counted once), in MiB. Linux only."""
+def memory_mb(trim: bool = False) -> dict[str, float]:
+    """In MiB: this process's peak resident memory (``peak``), and the anonymous memory (heap,
+    tensors) of it and its children, the loader workers, with pages they share after ``fork``
+    counted once (``anon``; unlike RSS or PSS, not moved by shared libraries that other processes
+    map too). ``trim`` first hands freed heap back to the OS (``gc.collect``, glibc
+    ``malloc_trim``), so ``anon`` is memory in use rather than the allocator's free lists.
+    Linux only, else NaN."""
+    if trim:
+        gc.collect()
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
     try:
-        pss = _pss_mb("self") + sum(_pss_mb(c) for c in _children())
-        return {"rss": _status_mb("VmRSS"), "peak": _status_mb("VmHWM"), "pss_total": pss}
+        anon = _anon_mb("self") + sum(_anon_mb(c) for c in _children())
+        return {"peak": _status_mb("VmHWM"), "anon": anon}
     except OSError:
-        return {"rss": float("nan"), "peak": float("nan"), "pss_total": float("nan")}
+        return {"peak": float("nan"), "anon": float("nan")}
 
 
 class EpochStats(L.Callback):
-    """Per epoch: duration (start to next start, so validation and checkpointing count), the part
-    spent on training batches, and memory at its end. Add it to a composed config with
+    """Per epoch: duration (start to next start, so validation and checkpointing count), the parts
+    spent on training batches and on validation, and with ``memory`` the memory in use at its end
+    (:func:`memory_mb` with ``trim``). Add it to a composed config with
     ``+callbacks.epoch_stats._target_=benchmarks.common.EpochStats``; the latest is ``last``."""
 
     last: EpochStats | None = None
 
-    def __init__(self) -> None:
+    def __init__(self, memory: bool = False) -> None:
+        self.track_memory = memory
         self.setup = 0.0  # fit start to first epoch: sanity check, building a feature cache
         self.epochs: list[float] = []
         self.train_parts: list[float] = []
+        self.val_parts: list[float] = []
         self.memory: list[dict[str, float]] = []
-        self._fit_start = self._epoch_start = self._last_batch = 0.0
+        self._fit_start = self._epoch_start = self._last_batch = self._val_start = 0.0
         EpochStats.last = self
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -221,9 +233,17 @@ class EpochStats(L.Callback):
     def on_train_batch_end(self, *args: Any) -> None:
         self._last_batch = time.perf_counter()
 
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._val_start = time.perf_counter()
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self.val_parts.append(time.perf_counter() - self._val_start)
+
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.train_parts.append(self._last_batch - self._epoch_start)
-        self.memory.append(memory_mb())
+        if self.track_memory:
+            self.memory.append(memory_mb(trim=True))
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.epochs.append(time.perf_counter() - self._epoch_start)

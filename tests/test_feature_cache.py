@@ -52,25 +52,54 @@ def test_cached_features_give_the_logits_of_the_full_forward(train_config, fish_
     assert features.shape == (len(full_labels), model.head[-1].in_features)
 
 
-def test_fit_on_cached_features_runs_the_backbone_once_per_split(train_config, fish_root):
+def count_backbone_calls(model) -> list[int]:
+    """Batch sizes of every backbone forward from now on."""
+    calls = []
+    model.backbone.register_forward_hook(lambda module, args, out: calls.append(len(out)))
+    return calls
+
+
+def batches(images, splits, batch_size) -> int:
+    return sum(math.ceil(len(images.datasets[s]) / batch_size) for s in splits)
+
+
+def test_head_only_fit_runs_the_backbone_once_per_split(train_config, fish_root):
     cfg = train_config(f"data.root={fish_root}", *HEAD_ONLY, "trainer.max_epochs=3")
     images, model, callbacks, trainer = build(cfg)
     cached = FeatureDataModule(images, model, callbacks)
-    backbone_calls = []
-    model.backbone.register_forward_hook(lambda module, args, out: backbone_calls.append(len(out)))
+    calls = count_backbone_calls(model)
     backbone_before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
     head_before = [p.detach().clone() for p in model.head.parameters()]
 
     trainer.fit(model, datamodule=cached)
 
-    sizes = {split: len(images.datasets[split]) for split in ("train", "val")}
-    batches = sum(math.ceil(n / images.eval_batch_size) for n in sizes.values())
-    assert len(backbone_calls) == batches and sum(backbone_calls) == sum(sizes.values())
+    assert len(calls) == batches(images, ("train", "val"), images.eval_batch_size)
+    assert sum(calls) == len(images.datasets["train"]) + len(images.datasets["val"])
     assert set(cached.features) == {"train", "val"}
     assert trainer.current_epoch == 3 and "val/acc" in trainer.callback_metrics
     assert all(torch.equal(v, backbone_before[k]) for k, v in model.backbone.state_dict().items())
     assert not any(torch.equal(p, q) for p, q in zip(model.head.parameters(), head_before))
     assert cached.class_names == images.class_names  # everything else is the image module's
+
+
+def test_two_stage_trains_on_features_until_the_backbone_unfreezes(train_config, fish_root):
+    two_stage = [o.replace("finetune=head_only", "finetune=two_stage") for o in HEAD_ONLY]
+    two_stage += ["finetune.stage1_epochs=2", "trainer.max_epochs=3"]
+    cfg = train_config(f"data.root={fish_root}", *two_stage)
+    images, model, callbacks, trainer = build(cfg)
+    cached = FeatureDataModule(images, model, callbacks)
+    calls = count_backbone_calls(model)
+    backbone_before = [p.detach().clone() for p in model.backbone.parameters()]
+
+    trainer.fit(model, datamodule=cached)
+
+    once = batches(images, ("train", "val"), images.eval_batch_size)  # epochs 0-1: features
+    last_epoch = len(trainer.train_dataloader) + batches(images, ("val",), images.eval_batch_size)
+    assert len(calls) == once + last_epoch
+    assert not any(torch.equal(p, q) for p, q in zip(model.backbone.parameters(), backbone_before))
+    # after fine-tuning, testing runs on images: the logits of the trained backbone
+    trainer.test(model, datamodule=cached, verbose=False)
+    assert "test" not in cached.features
 
 
 def test_train_with_cache_features_tests_the_best_checkpoint(train_config, fish_root):
@@ -83,8 +112,7 @@ def test_train_with_cache_features_tests_the_best_checkpoint(train_config, fish_
     ("overrides", "fix"),
     [
         (["finetune=full"], "finetune=head_only"),
-        (["finetune=two_stage"], "finetune=head_only"),
-        (["finetune=gradual"], "finetune=head_only"),
+        (["finetune=two_stage", "finetune.stage1_epochs=0"], "finetune=head_only"),
         (["finetune=head_only", "augment=basic"], "augment=none"),
     ],
 )

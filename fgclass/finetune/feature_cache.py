@@ -1,15 +1,17 @@
 """Frozen-feature caching (``finetune.cache_features=true``).
 
-When the backbone stays frozen for the whole run and every split goes through the deterministic
-eval pipeline, the backbone's output for an image never changes. :class:`FeatureDataModule` then
-runs the backbone once per split (eval mode, the Trainer's precision and device) and serves
-batches of ``(features, label, index)``; the :class:`~fgclass.models.Classifier` sends 2-D
-inputs straight to its head, so training, validation and testing see exactly the logits the full
-forward pass would give, at the cost of the head alone.
+While the backbone is frozen and every split goes through the deterministic eval pipeline, the
+backbone's output for an image never changes. :class:`FeatureDataModule` then runs the backbone
+once per split (eval mode, the Trainer's precision and device) and serves batches of
+``(features, label, index)``; the :class:`~fgclass.models.Classifier` sends 2-D inputs straight
+to its head, so the logits are exactly those of the full forward pass, at the cost of the head
+alone. ``head_only`` runs train on features throughout; ``two_stage`` and ``gradual`` runs
+during their first, frozen stage, then on images from the epoch that unfreezes the backbone.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Iterator, Sequence
@@ -30,13 +32,19 @@ log = logging.getLogger(__name__)
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
-def check_cacheable(images: ImageClassificationDataModule, callbacks: Sequence[L.Callback]) -> None:
-    """Raise :class:`ConfigError` unless the backbone is frozen throughout and training is deterministic."""
+def frozen_epochs(images: ImageClassificationDataModule, callbacks: Sequence[L.Callback]) -> float:
+    """Number of epochs that start with the backbone frozen (``inf``: all of them).
+
+    Raises :class:`ConfigError` where caching would change what the model learns: a backbone
+    that trains from the first epoch, or a random training pipeline.
+    """
     finetuning = [cb for cb in callbacks if isinstance(cb, Finetuning)]
-    if not finetuning or not all(cb.freeze_backbone and not cb.phases for cb in finetuning):
+    epochs = min((p.epoch for cb in finetuning for p in cb.phases), default=math.inf)
+    if not finetuning or not all(cb.freeze_backbone for cb in finetuning) or epochs < 1:
         raise ConfigError(
-            "finetune.cache_features=true needs the backbone frozen for the whole run, but this "
-            "finetune config trains it. Use finetune=head_only, or set finetune.cache_features=false."
+            "finetune.cache_features=true needs the backbone frozen at the start, but this finetune "
+            "config trains it from the first epoch. Use finetune=head_only (or two_stage/gradual), or "
+            "set finetune.cache_features=false."
         )
     if images.augmented:
         raise ConfigError(
@@ -44,6 +52,7 @@ def check_cacheable(images: ImageClassificationDataModule, callbacks: Sequence[L
             "the same features every epoch), but data.augment is set. Use augment=none, or set "
             "finetune.cache_features=false."
         )
+    return epochs
 
 
 class FeatureBatches:
@@ -73,29 +82,50 @@ class FeatureBatches:
             yield self.features[index], self.labels[index], index
 
 
-class FeatureDataModule(L.LightningDataModule):
-    """Serves backbone features of an image data module's splits, computed once per split.
+class FeaturesWhileFrozen:
+    """A split's loader: cached features while the backbone is frozen, else the image loader's
+    batches. Batch size, shuffling and ``drop_last`` (so the number of batches) are the same."""
 
-    Features are computed on first request of a split's loader (by then the Trainer has put the
-    model on its device), in eval mode under the Trainer's precision context, with the image
-    module's eval pipeline and loader settings. Batch sizes, shuffling and ``drop_last`` follow
-    the image module. Other attributes (``class_names``, ``datasets``, ``table``, ...) are the
-    image module's.
+    def __init__(self, source: FeatureDataModule, split: str, images: DataLoader, shuffle: bool) -> None:
+        self.source = source
+        self.split = split
+        self.images = images
+        self.shuffle = shuffle
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __iter__(self) -> Iterator[Batch]:
+        cached = self.source.cached(self.split)
+        if cached is None:
+            return iter(self.images)
+        return iter(FeatureBatches(*cached, self.images.batch_size, self.shuffle, self.images.drop_last))
+
+
+class FeatureDataModule(L.LightningDataModule):
+    """An image data module whose loaders serve backbone features while the backbone is frozen.
+
+    A split's features are computed when its loader is first iterated in a frozen epoch (the
+    Trainer has put the model on its device by then), in eval mode under the Trainer's precision
+    context, with the image module's eval pipeline and loader settings; they are reused only
+    while the backbone's weights are those they were computed with. Other attributes
+    (``class_names``, ``datasets``, ``table``, ...) are the image module's.
 
     Args:
-        images: the image data module (set up), whose train pipeline is the eval pipeline.
-        model: the classifier whose frozen backbone computes the features.
-        callbacks: the run's callbacks; one :class:`Finetuning` must freeze the backbone throughout.
+        images: the image data module (set up); its train pipeline must be the eval pipeline.
+        model: the classifier whose backbone computes the features.
+        callbacks: the run's callbacks; a :class:`Finetuning` one must freeze the backbone first.
     """
 
     def __init__(
         self, images: ImageClassificationDataModule, model: Classifier, callbacks: Sequence[L.Callback]
     ) -> None:
-        check_cacheable(images, callbacks)
+        self.frozen_epochs = frozen_epochs(images, callbacks)
         super().__init__()
         self.images = images
         self.model = model
         self.features: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._fingerprints: dict[str, torch.Tensor] = {}
 
     def __getattr__(self, name: str) -> Any:
         if name == "images":  # not set yet: avoid recursing
@@ -109,9 +139,29 @@ class FeatureDataModule(L.LightningDataModule):
         self.images.setup(stage)
         if self.trainer is not None and isinstance(self.trainer.strategy, ParallelStrategy):
             raise ConfigError(
-                "finetune.cache_features=true trains the head on one device (it is cheap); set "
+                "finetune.cache_features=true runs on one device (training the head is cheap); set "
                 "trainer.devices=1 and a single-device trainer.strategy, or finetune.cache_features=false."
             )
+
+    def cached(self, split: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Features and labels of ``split`` if the backbone is frozen in this epoch, else ``None``."""
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        if epoch >= self.frozen_epochs:
+            return None
+        fingerprint = self._fingerprint()
+        if split not in self.features or not torch.equal(self._fingerprints[split], fingerprint):
+            with torch.inference_mode(False):  # plain tensors: the head's autograd may save them
+                features, labels = self._compute(split)
+                self.features[split] = (features.clone(), labels.clone())
+            self._fingerprints[split] = fingerprint
+            log.info("Cached backbone features of %d %s images", len(labels), split)
+        return self.features[split]
+
+    @torch.inference_mode()
+    def _fingerprint(self) -> torch.Tensor:
+        """Per-tensor sums of the backbone's weights and buffers: changes when they change."""
+        tensors = itertools.chain(self.model.backbone.parameters(), self.model.backbone.buffers())
+        return torch.stack([t.sum(dtype=torch.float64) for t in tensors]).cpu()
 
     @torch.inference_mode()
     def _compute(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -135,24 +185,11 @@ class FeatureDataModule(L.LightningDataModule):
             self.model.train(was_training)
         return torch.cat(chunks), torch.as_tensor(dataset.targets)
 
-    def _features(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        if split not in self.features:
-            with torch.inference_mode(False):  # plain tensors: the head's autograd may save them
-                features, labels = self._compute(split)
-                self.features[split] = (features.clone(), labels.clone())
-            log.info("Cached backbone features of %d %s images", len(labels), split)
-        return self.features[split]
+    def train_dataloader(self) -> FeaturesWhileFrozen:
+        return FeaturesWhileFrozen(self, "train", self.images.train_dataloader(), shuffle=True)
 
-    def _loader(self, split: str, shuffle: bool, batch_size: int) -> FeatureBatches:
-        features, labels = self._features(split)
-        drop_last = shuffle and len(labels) > batch_size  # as the image loaders
-        return FeatureBatches(features, labels, batch_size, shuffle, drop_last)
+    def val_dataloader(self) -> FeaturesWhileFrozen:
+        return FeaturesWhileFrozen(self, "val", self.images.val_dataloader(), shuffle=False)
 
-    def train_dataloader(self) -> FeatureBatches:
-        return self._loader("train", True, self.images.batch_size)
-
-    def val_dataloader(self) -> FeatureBatches:
-        return self._loader("val", False, self.images.eval_batch_size)
-
-    def test_dataloader(self) -> FeatureBatches:
-        return self._loader("test", False, self.images.eval_batch_size)
+    def test_dataloader(self) -> FeaturesWhileFrozen:
+        return FeaturesWhileFrozen(self, "test", self.images.test_dataloader(), shuffle=False)
