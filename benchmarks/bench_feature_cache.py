@@ -1,12 +1,14 @@
 """Frozen-feature caching: head-only epochs on cached backbone features vs re-running the backbone.
 
-    python -m benchmarks.bench_feature_cache [--dataset fish --epochs 4 --seeds 0 1]
+    python -m benchmarks.bench_feature_cache [--dataset butterfly --epochs 3 --seeds 0 1 --override ...]
 
 Runs ``fgclass.train`` itself (experiment ``<dataset>_head_only`` with ``augment=none``, random
 init, the default callbacks and logger) on the real sample in ../shared/data, once with
 ``finetune.cache_features=false`` and once with ``true`` per seed, alternating which goes first.
-An epoch is timed from its start to its end (training, validation, checkpointing); the
-training part alone is also reported. Accuracy of both paths is compared across seeds.
+An epoch is timed from its start to the next (training, validation, checkpointing), with its
+training and validation parts. Accuracy of both paths is compared seed by seed (with random
+init, whose features are poor, it stays near chance: the equivalence of the logits themselves is
+tested in tests/test_feature_cache.py).
 """
 
 from __future__ import annotations
@@ -70,8 +72,8 @@ def speedup(runs: dict[bool, list[dict[str, Any]]], key: str) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="fish", choices=["fish", "butterfly"])
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--dataset", default="butterfly", choices=["fish", "butterfly"])
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--override", nargs="*", default=[], help="more Hydra overrides for both paths")
     args = parser.parse_args(argv)
