@@ -27,11 +27,9 @@ def build(cfg):
     return images, model, callbacks, trainer
 
 
-def test_outputs(model) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def outputs_of_test(model) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Logits, labels and indices of the last ``trainer.test``."""
     return tuple(torch.cat(parts) for parts in zip(*model.test_outputs))
-
-
-test_outputs.__test__ = False  # a helper, not a test
 
 
 @pytest.mark.parametrize(("precision", "tolerance"), [("32-true", 1e-5), ("bf16-mixed", 1e-2)])
@@ -41,9 +39,9 @@ def test_cached_features_give_the_logits_of_the_full_forward(train_config, fish_
     cached = FeatureDataModule(images, model, callbacks)
 
     trainer.test(model, datamodule=images, verbose=False)
-    full_logits, full_labels, full_index = test_outputs(model)
+    full_logits, full_labels, full_index = outputs_of_test(model)
     trainer.test(model, datamodule=cached, verbose=False)
-    logits, labels, index = test_outputs(model)
+    logits, labels, index = outputs_of_test(model)
 
     assert len(full_labels) == len(images.datasets["test"]) > 0
     assert torch.equal(labels, full_labels) and torch.equal(index, full_index)
