@@ -79,7 +79,7 @@ class Classifier(L.LightningModule):
         channels_last: bool = False,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(logger=False)  # logged with the final metrics instead
         net = create_backbone(backbone, weights, **(backbone_kwargs or {}))
         self.backbone = net.model
         self.stages = net.stages
