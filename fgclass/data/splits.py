@@ -68,9 +68,10 @@ def assign_splits(
 ) -> np.ndarray:
     """Split name (``train``/``val``/``test``) per sample.
 
-    Groups are placed whole, largest first, each into the split where it brings the per-class
-    counts closest to their targets (sum of squared deviations). Without groups this reproduces
-    the targets exactly; with groups it stays as close as their sizes allow.
+    Groups are placed whole. First every class gets its smallest groups into val and test, then the
+    remaining groups go, largest first, where they bring the per-class counts closest to their
+    targets (sum of squared deviations). Without groups this reproduces the targets exactly; with
+    groups it stays as close as their sizes allow.
     """
     labels = np.asarray(labels)
     classes, y = np.unique(labels, return_inverse=True)
@@ -87,23 +88,37 @@ def assign_splits(
 
     group_sizes = np.bincount(group_of)
     members = np.split(np.argsort(group_of, kind="stable"), np.cumsum(group_sizes)[:-1])
+    group_counts = [np.bincount(y[m], minlength=len(classes)) for m in members]
     rng = np.random.default_rng(config.seed)
-    order = rng.permutation(len(members))
-    sizes = group_sizes[order]
-    order = order[np.argsort(-sizes, kind="stable")]  # largest groups first, random among equals
-
     current = np.zeros_like(targets)
     split_of = np.empty(len(y), dtype=int)
+
+    def place(group: int, split: int) -> None:
+        current[:, split] += group_counts[group]
+        split_of[members[group]] = split
+
+    # 1. presence: each class's smallest groups seed the val and test splits, so no class is left
+    #    out of a split while a spare group exists (one group is always left for train)
+    unplaced = set(range(len(members)))
+    for c in rng.permutation(len(classes)):
+        for split in range(1, len(SPLITS)):
+            own = [g for g in unplaced if group_counts[g][c] > 0]
+            if current[c, split] == 0 and len(own) > 1:
+                smallest = min(own, key=lambda g: (group_sizes[g], rng.random()))
+                place(smallest, split)
+                unplaced.remove(smallest)
+
+    # 2. the rest, largest first (random among equals), each where it best closes the gap to the
+    #    per-class targets (least increase of the sum of squared deviations)
+    order = rng.permutation(sorted(unplaced))
+    order = order[np.argsort(-group_sizes[order], kind="stable")]
     for g in order:
-        group_counts = np.bincount(y[members[g]], minlength=len(classes))
-        present = group_counts > 0
+        present = group_counts[g] > 0
         before = current[present] - targets[present]  # (k, 3)
-        after = before + group_counts[present][:, None]
+        after = before + group_counts[g][present][:, None]
         cost = (after**2 - before**2).sum(axis=0)
         best = np.flatnonzero(cost == cost.min())
-        choice = best[0] if len(best) == 1 else rng.choice(best)
-        current[present, choice] += group_counts[present]
-        split_of[members[g]] = choice
+        place(g, best[0] if len(best) == 1 else rng.choice(best))
 
     missing = [
         f"'{c}' has no images in {', '.join(SPLITS[s] for s in np.flatnonzero(row == 0))}"

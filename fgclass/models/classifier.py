@@ -178,15 +178,16 @@ class Classifier(L.LightningModule):
             if frozen and not self.keep_frozen_in_optimizer:
                 continue
             groups.append({"name": f"backbone.{stage}", "params": params, "lr": 0.0 if frozen else lr})
-        optimizer = instantiate(optimizer_cfg, _partial_=True)(groups)
+        optimizer = instantiate(optimizer_cfg, _partial_=True, _convert_="all")(groups)
         schedulers = []
         for cfg in (self.hparams.schedulers or {}).values():
             if not cfg:
                 continue
             cfg = dict(cfg)
-            scheduler = instantiate(cfg.pop("scheduler"), _partial_=True)(optimizer)
-            # one name for all: LearningRateMonitor then logs each param group once, as lr/<group>
-            schedulers.append({"scheduler": scheduler, "name": "lr", **cfg})
+            scheduler = instantiate(cfg.pop("scheduler"), _partial_=True, _convert_="all")(optimizer)
+            # LearningRateMonitor logs each param group once, as lr-<Optimizer>/<group>, whether or
+            # not (and however many) schedulers drive the optimizer
+            schedulers.append({"scheduler": scheduler, "name": f"lr-{type(optimizer).__name__}", **cfg})
         return [optimizer], schedulers
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
