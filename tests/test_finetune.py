@@ -275,7 +275,7 @@ def test_auto_mode_uses_zero_lr_under_ddp(datamodule: FishDataModule, tmp_path: 
 def test_unknown_stage_names_are_reported(datamodule: FishDataModule, tmp_path: Path) -> None:
     from fgclass.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="layer5.*stages are"):
+    with pytest.raises(ConfigError, match=r"layer5.*stages are"):
         fit(
             make_model(datamodule),
             datamodule,

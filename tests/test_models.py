@@ -46,7 +46,7 @@ def test_registry_lists_the_studies_backbones() -> None:
 
 
 def test_unknown_backbone_and_weights_names_are_clear() -> None:
-    with pytest.raises(ConfigError, match="Available: .*resnet50"):
+    with pytest.raises(ConfigError, match=r"Available: .*resnet50"):
         create_backbone("resnet5O")
     with pytest.raises(ConfigError, match="IMAGENET1K_V2"):
         create_backbone("resnet50", "IMAGENET_V9")
