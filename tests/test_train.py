@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import IMAGES, EventAccumulator
 
+from fgclass.data.dataset import ImageDataset
+from fgclass.data.transforms import eval_transform
 from fgclass.evaluation.tensorboard import read_scalars
 from fgclass.models import Classifier
 from fgclass.train import train
@@ -93,10 +95,6 @@ def test_checkpoint_loads_outside_hydra(trained_run: Path) -> None:
     assert model.hparams.weights is None  # never re-fetches pretrained weights
     with (trained_run / "predictions.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    from fgclass.data.dataset import ImageDataset
-    from fgclass.data.transforms import eval_transform
-    from omegaconf import OmegaConf
-
     data = OmegaConf.load(trained_run / "run_config.yaml").data
     dataset = ImageDataset(
         Path(data.root) / "Fish_Dataset",
