@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 
@@ -39,6 +40,7 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("fgclass.uid", lambda: secrets.token_hex(3), use_cache=True, replace=True)
     OmegaConf.register_new_resolver("fgclass.precision", best_precision, replace=True)
     OmegaConf.register_new_resolver("fgclass.slug", slug, replace=True)
+    OmegaConf.register_new_resolver("fgclass.cwd", os.getcwd, replace=True)
 
 
 register_resolvers()

@@ -95,3 +95,39 @@ def save(fig: Figure, path: str | Path) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)
+
+
+def sweep_figure(key: str, points: list[tuple[float, dict]], others: list[str]) -> Figure:
+    """Test accuracy (mean ± std over seeds) against a numeric swept value, a line per other setting."""
+    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    lines: dict[str, list[tuple[float, float, float]]] = {}
+    for x, row in points:
+        label = ", ".join(f"{k}={row.get(k)}" for k in others) or "accuracy"
+        lines.setdefault(label, []).append(
+            (x, row.get("accuracy_mean", np.nan), row.get("accuracy_std", 0.0))
+        )
+    for label, values in lines.items():
+        xs, ys, errs = zip(*sorted(values))
+        ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=label)
+    ax.set_xlabel(key)
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def sweep_noise_figure(swept: list[str], rows: list[dict]) -> Figure:
+    """Test accuracy against noise sigma, one line per configuration of a sweep."""
+    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    for row in rows:
+        sigmas = sorted(float(k[6:-9]) for k in row if k.startswith("noise_") and k.endswith("_acc_mean"))
+        means = [row[f"noise_{s:g}_acc_mean"] for s in sigmas]
+        stds = [row[f"noise_{s:g}_acc_std"] for s in sigmas]
+        label = ", ".join(f"{k}={row.get(k)}" for k in swept) or "run"
+        ax.errorbar(sigmas, means, yerr=stds, marker="o", capsize=3, label=label)
+    ax.set_xlabel("Gaussian noise sigma ([0,1] pixel scale)")
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig
