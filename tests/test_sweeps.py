@@ -100,7 +100,7 @@ def test_concurrent_sweeps_with_a_failure_keep_apart(tmp_path: Path, fish_root: 
     assert [r["finetune"] for r in report] == ["head_only", "two_stage"]
     assert all(float(r["accuracy_mean"]) >= 0 for r in report)
 
-    assert code_b == 1  # a failed run makes the sweep exit non-zero, after reporting
+    assert code_b == 1, out_b  # a failed run makes the sweep exit non-zero, after reporting
     folder_b = sweep_folder(tmp_path / "b")
     assert folder_b.name != folder_a.name  # started together, still apart
     report = read_csv(folder_b / "report.csv")
