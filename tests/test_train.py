@@ -13,6 +13,7 @@ import pytest
 import torch
 from omegaconf import DictConfig, OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import IMAGES, EventAccumulator
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from fgclass.data.dataset import ImageDataset
 from fgclass.data.transforms import eval_transform
