@@ -83,11 +83,20 @@ def test_run_writes_results_and_tensorboard_logs(trained_run: Path) -> None:
         assert len(scalars[tag]) == 2, tag  # one value per epoch
     for tag in ("test/acc", "test/f1", "test/precision", "test/recall"):
         assert len(scalars[tag]) == 1
-    images = EventAccumulator(str(trained_run / "tensorboard"), size_guidance={IMAGES: 0})
-    images.Reload()
+    events = EventAccumulator(str(trained_run / "tensorboard"), size_guidance={IMAGES: 0})
+    events.Reload()
     assert {"train/augmented_samples", "test/confusion_matrix", "test/per_class_f1"} <= set(
-        images.Tags()[IMAGES]
+        events.Tags()[IMAGES]
     )
+    # the HParams tab: run settings next to the final test metrics
+    start = HParamsPluginData.FromString(
+        events.SummaryMetadata("_hparams_/session_start_info").plugin_data.content
+    )
+    assert {"model.backbone", "finetune", "data.train_fraction", "seed"} <= set(
+        start.session_start_info.hparams
+    )
+    assert start.session_start_info.hparams["model.backbone"].string_value == "resnet50"
+    assert "test/accuracy" in scalars
 
 
 def test_checkpoint_loads_outside_hydra(trained_run: Path) -> None:
