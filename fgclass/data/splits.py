@@ -7,6 +7,7 @@ split, while each class's split sizes stay as close as the groups allow to its t
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,10 +177,12 @@ class SplitTable:
         """Write as CSV with columns ``path,label,split,group``."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", newline="") as handle:
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        with partial.open("w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["path", "label", "split", "group"])
             writer.writerows(zip(self.paths, self.labels, self.splits, self.groups))
+        partial.replace(path)  # atomic: DDP ranks writing the same file never read half of it
         return path
 
     @classmethod
