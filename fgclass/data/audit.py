@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fgclass.data.duplicates import group_ids, near_duplicate_pairs
+from fgclass.data.duplicates import DEFAULT_THRESHOLD, group_ids, near_duplicate_pairs
 from fgclass.data.scan import ScanResult
+from fgclass.data.sources import listing
 from fgclass.data.splits import SPLITS, SplitConfig, SplitTable, assign_splits, subsample_train
 from fgclass.errors import DataError, FgclassError
 
@@ -76,9 +77,8 @@ def splits_from_table(table: SplitTable, paths: Sequence[str]) -> np.ndarray:
     by_path = dict(zip(table.paths, table.splits))
     unknown = sorted(set(by_path) - set(paths))
     if unknown:
-        shown = "\n".join(f"  - {p}" for p in unknown[:_LISTED])
         raise DataError(
-            f"{len(unknown)} files in the splits file are not in the dataset:\n{shown}\n"
+            f"{len(unknown)} files in the splits file are not in the dataset:\n{listing(unknown)}\n"
             "Point data.root at the dataset this split was made from."
         )
     return np.array([by_path.get(p, UNLISTED) for p in paths])
@@ -89,7 +89,7 @@ class AuditOptions:
     """``threshold``: Hamming bits for near-duplicates; ``min_size``: shorter sides below it are
     tiny; ``imbalance_ratio``: largest/smallest class size above it is flagged."""
 
-    threshold: int = 40
+    threshold: int = DEFAULT_THRESHOLD
     min_size: int = 224
     imbalance_ratio: float = 1.5
 
