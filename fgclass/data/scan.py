@@ -22,7 +22,7 @@ from PIL import Image
 HASH_SIZE = 16  # 16 x 16 low DCT frequencies -> 256-bit hash
 HASH_WORDS = HASH_SIZE * HASH_SIZE // 64
 _THUMB = 32
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: exact box-filter thumbnails
 
 
 def _dct_matrix(n: int) -> np.ndarray:
@@ -48,14 +48,28 @@ def perceptual_hash(gray: np.ndarray) -> np.ndarray:
     return np.packbits(bits).view(">u8").astype(np.uint64)
 
 
+def _box_rows(values: np.ndarray) -> np.ndarray:
+    """Average the rows of ``values`` into ``_THUMB`` equal bins, edge rows weighted by their overlap."""
+    if len(values) < _THUMB:
+        values = np.repeat(values, _THUMB, axis=0)
+    n = len(values)
+    edges = np.arange(_THUMB + 1) * (n / _THUMB)
+    whole = edges.astype(int)
+    sums = np.add.reduceat(values, whole[:-1], axis=0, dtype=np.float64)  # rows whole[i]..whole[i+1]-1
+    rows = np.concatenate([values, np.zeros_like(values[:1])])[whole]  # the row each edge cuts
+    part = (edges - whole)[:, None] * rows  # the share of that row below the edge
+    return (sums - part[:-1] + part[1:]) * (_THUMB / n)
+
+
 def dihedral_hashes(image: Image.Image) -> np.ndarray:
     """``(8, HASH_WORDS)`` hashes of all flips/90° rotations of ``image`` (index 0: as stored).
 
-    The whole image is squeezed to a square thumbnail, which commutes with flips and rotations.
+    The whole image is squeezed to a square thumbnail by a float box filter, which commutes
+    exactly with flips and rotations (PIL's 8-bit two-pass resize does not: it put lossless
+    rotated copies of non-square images up to ~20 bits apart), so such copies hash identically.
     """
-    thumb = image.convert("L").resize((_THUMB, _THUMB), Image.Resampling.BOX)
-    gray = np.asarray(thumb, dtype=np.float64)
-    return np.stack([perceptual_hash(v) for v in dihedral_variants(gray)])
+    thumb = _box_rows(_box_rows(np.asarray(image.convert("L"))).T).T
+    return np.stack([perceptual_hash(v) for v in dihedral_variants(thumb)])
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,37 @@ def _class_targets(count: int, fractions: np.ndarray) -> np.ndarray:
     return sizes
 
 
+def _closest_split(sizes: np.ndarray, start: np.ndarray, exact: np.ndarray) -> np.ndarray:
+    """Split index (0 train, 1 val, 2 test) for each group, of ``sizes`` images of one class, such
+    that the class's counts (``start`` plus these groups) come closest to ``exact``: first no empty
+    split, then the smallest largest deviation, then the smallest squared deviation.
+
+    An exact subset-sum search over the images given to val and test (capped where more cannot help).
+    """
+    room = np.maximum(np.ceil(exact[1:]).astype(int) - start[1:], 0) + sizes.max()
+    born = np.full(room + 1, len(sizes) + 1)  # born[v, t]: groups needed to first put v in val, t in test
+    born[0, 0] = 0
+    for k, size in enumerate(sizes, start=1):
+        reached = born < k
+        grown = np.zeros_like(reached)
+        grown[size:] |= reached[: len(reached) - size]
+        grown[:, size:] |= reached[:, : reached.shape[1] - size]
+        born[grown & (born > k)] = k
+    val, test = np.nonzero(born <= len(sizes))
+    counts = start + np.stack([sizes.sum() - val - test, val, test], axis=1)
+    deviation = counts - exact
+    best = np.lexsort(((deviation**2).sum(1), np.abs(deviation).max(1), (counts == 0).any(1)))[0]
+    where, v, t = np.zeros(len(sizes), dtype=int), val[best], test[best]
+    while v or t:  # walk back: the group that first reached (v, t) went to val or test
+        k = born[v, t]
+        size = sizes[k - 1]
+        if v >= size and born[v - size, t] < k:
+            where[k - 1], v = 1, v - size
+        else:
+            where[k - 1], t = 2, t - size
+    return where
+
+
 def assign_splits(
     labels: Sequence[str],
     groups: Sequence[int] | None,
@@ -69,10 +100,10 @@ def assign_splits(
 ) -> np.ndarray:
     """Split name (``train``/``val``/``test``) per sample.
 
-    Groups are placed whole. First every class gets its smallest groups into val and test, then the
-    remaining groups go, largest first, where they bring the per-class counts closest to their
-    targets (sum of squared deviations). Without groups this reproduces the targets exactly; with
-    groups it stays as close as their sizes allow.
+    Groups are placed whole, largest first, each into the split where it brings the per-class
+    counts closest to their targets (sum of squared deviations). Where that misses a class's
+    targets, an exact search re-places the class's single-class groups as close to its target
+    fractions as their sizes allow. Without groups this reproduces the targets exactly.
     """
     labels = np.asarray(labels)
     classes, y = np.unique(labels, return_inverse=True)
@@ -89,37 +120,35 @@ def assign_splits(
 
     group_sizes = np.bincount(group_of)
     members = np.split(np.argsort(group_of, kind="stable"), np.cumsum(group_sizes)[:-1])
-    group_counts = [np.bincount(y[m], minlength=len(classes)) for m in members]
     rng = np.random.default_rng(config.seed)
+    order = rng.permutation(len(members))
+    sizes = group_sizes[order]
+    order = order[np.argsort(-sizes, kind="stable")]  # largest groups first, random among equals
+
     current = np.zeros_like(targets)
-    split_of = np.empty(len(y), dtype=int)
-
-    def place(group: int, split: int) -> None:
-        current[:, split] += group_counts[group]
-        split_of[members[group]] = split
-
-    # 1. presence: each class's smallest groups seed the val and test splits, so no class is left
-    #    out of a split while a spare group exists (one group is always left for train)
-    unplaced = set(range(len(members)))
-    for c in rng.permutation(len(classes)):
-        for split in range(1, len(SPLITS)):
-            own = [g for g in unplaced if group_counts[g][c] > 0]
-            if current[c, split] == 0 and len(own) > 1:
-                smallest = min(own, key=lambda g: (group_sizes[g], rng.random()))
-                place(smallest, split)
-                unplaced.remove(smallest)
-
-    # 2. the rest, largest first (random among equals), each where it best closes the gap to the
-    #    per-class targets (least increase of the sum of squared deviations)
-    order = rng.permutation(sorted(unplaced))
-    order = order[np.argsort(-group_sizes[order], kind="stable")]
+    split_of_group = np.empty(len(members), dtype=int)
     for g in order:
-        present = group_counts[g] > 0
+        group_counts = np.bincount(y[members[g]], minlength=len(classes))
+        present = group_counts > 0
         before = current[present] - targets[present]  # (k, 3)
-        after = before + group_counts[g][present][:, None]
+        after = before + group_counts[present][:, None]
         cost = (after**2 - before**2).sum(axis=0)
         best = np.flatnonzero(cost == cost.min())
-        place(g, best[0] if len(best) == 1 else rng.choice(best))
+        choice = best[0] if len(best) == 1 else rng.choice(best)
+        current[present, choice] += group_counts[present]
+        split_of_group[g] = choice
+
+    lowest, highest = np.full(len(members), len(classes)), np.full(len(members), -1)
+    np.minimum.at(lowest, group_of, y)
+    np.maximum.at(highest, group_of, y)
+    for c in np.flatnonzero((current != targets).any(axis=1)):  # greedy missed: search this class
+        mine = order[(lowest[order] == c) & (highest[order] == c)]  # its single-class groups
+        if not len(mine):
+            continue
+        start = current[c] - np.bincount(split_of_group[mine], group_sizes[mine], len(SPLITS)).astype(int)
+        split_of_group[mine] = _closest_split(group_sizes[mine], start, counts[c] * config.fractions)
+        current[c] = start + np.bincount(split_of_group[mine], group_sizes[mine], len(SPLITS)).astype(int)
+    split_of = split_of_group[group_of]
 
     missing = [
         f"'{c}' has no images in {', '.join(SPLITS[s] for s in np.flatnonzero(row == 0))}"
