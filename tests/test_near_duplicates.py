@@ -8,6 +8,7 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from hydra.utils import instantiate
@@ -168,3 +169,51 @@ def test_lossless_flips_and_rotations_of_a_non_square_image_hash_identically() -
         [dihedral_hashes(Image.fromarray(np.ascontiguousarray(v))) for v in dihedral_variants(image)]
     )
     assert sorted(d for _, _, d in near_duplicate_pairs(hashes, 256)) == [0] * 28
+
+
+def _fish_like(seed: int, size: int = 96) -> np.ndarray:
+    """An elongated 'fish' on a gradient background: a picture with a dominant orientation."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    image = np.dstack([40 + 60 * xx / size + rng.normal(0, 4, (size, size))] * 3).astype(np.float32)
+    centre = (int(size / 2 + rng.integers(-6, 7)), int(size / 2 + rng.integers(-6, 7)))
+    axes = (int(rng.integers(26, 34)), int(rng.integers(7, 11)))
+    cv2.ellipse(
+        image,
+        centre,
+        axes,
+        float(rng.uniform(0, 180)),
+        0,
+        360,
+        tuple(float(c) for c in rng.uniform(120, 250, 3)),
+        -1,
+    )
+    cv2.circle(image, centre, 3, (10, 10, 10), -1)  # an eye off the axis' middle: not symmetric
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def _turn(image: np.ndarray, degrees: float) -> np.ndarray:
+    """Rotate by any angle within the same canvas, corners black (as the fish dataset's copies)."""
+    centre = ((image.shape[1] - 1) / 2, (image.shape[0] - 1) / 2)
+    return cv2.warpAffine(image, cv2.getRotationMatrix2D(centre, degrees, 1.0), image.shape[1::-1])
+
+
+def test_copies_rotated_by_any_angle_are_grouped(tmp_path: Path) -> None:
+    files = {}
+    for photo in range(6):
+        image = _fish_like(photo)
+        for name, copy in (
+            ("orig", image),
+            ("rot37", _turn(image, 37)),
+            ("mirror_rot113", _turn(image[:, ::-1], 113)),
+        ):
+            files[f"fish/p{photo}_{name}.png"] = copy
+    for path, image in files.items():
+        (tmp_path / path).parent.mkdir(exist_ok=True)
+        cv2.imwrite(str(tmp_path / path), image)
+    paths = sorted(files)
+    scan = scan_images(tmp_path, paths)
+    groups = group_near_duplicates(scan.hashes, DEFAULT_THRESHOLD)
+    assert _partition(groups.tolist()) == _partition([p.split("_")[0] for p in paths])
+    # the flip/90°-rotation hashes alone do not see these copies
+    assert not list(near_duplicate_pairs(scan.hashes[:, :8], DEFAULT_THRESHOLD))
