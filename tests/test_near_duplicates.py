@@ -174,7 +174,7 @@ def test_lossless_flips_and_rotations_of_a_non_square_image_hash_identically() -
 def _fish_like(seed: int, size: int = 96) -> np.ndarray:
     """An elongated 'fish' on a gradient background: a picture with a dominant orientation."""
     rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size]
+    _, xx = np.mgrid[:size, :size]
     image = np.dstack([40 + 60 * xx / size + rng.normal(0, 4, (size, size))] * 3).astype(np.float32)
     centre = (int(size / 2 + rng.integers(-6, 7)), int(size / 2 + rng.integers(-6, 7)))
     axes = (int(rng.integers(26, 34)), int(rng.integers(7, 11)))
