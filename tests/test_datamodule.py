@@ -244,8 +244,6 @@ def test_bad_data_stops_before_splits_csv(butterfly_root: Path, tmp_path: Path, 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"train_fraction": 0.0}, r"data\.train_fraction=0\.0: must be in \(0, 1\]"),
-        ({"train_fraction": 2}, r"data\.train_fraction=2"),
         ({"split": {"val": 0.6, "test": 0.5}}, r"must leave a training share"),
         ({"resize_size": 30}, r"data\.resize_size=30 is smaller than data\.image_size=32"),
         ({"augment": A.Compose([A.Resize(height=24, width=24)])}, r"\(3, 24, 24\), expected \(3, 32, 32\)"),
@@ -257,6 +255,13 @@ def test_bad_options_fail_at_construction(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         make(FishDataModule, fish_root, **{"output_dir": tmp_path / "run", **options})
+
+
+def test_bad_train_fraction_stops_before_splits_csv(fish_root: Path, tmp_path: Path) -> None:
+    module = make(FishDataModule, fish_root, tmp_path / "run", train_fraction=7)
+    with pytest.raises(ConfigError, match=r"data\.train_fraction=7: must be in \(0, 1\]"):
+        module.prepare_data()
+    assert not (tmp_path / "run" / "splits.csv").exists()
 
 
 # --- augmentation randomness across loader workers and epochs --------------------------------

@@ -113,8 +113,6 @@ class ImageClassificationDataModule(L.LightningDataModule):
         check_output_size(self.train_pipeline, image_size, "training (augment)")
         self.augmented = augment is not None
         self.split = split if isinstance(split, SplitConfig) else SplitConfig(**(split or {}))
-        if not 0 < train_fraction <= 1:
-            raise ConfigError(f"data.train_fraction={train_fraction}: must be in (0, 1].")
         self.train_fraction = train_fraction
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
