@@ -67,6 +67,15 @@ def _in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def _user_error(exc: BaseException | None) -> FgclassError | None:
+    """The fgclass error behind ``exc``, also when Hydra's ``instantiate`` wrapped it."""
+    while exc is not None:
+        if isinstance(exc, FgclassError):
+            return exc
+        exc = exc.__cause__
+    return None
+
+
 def run_task(task: Callable[[DictConfig], float], cfg: DictConfig, output_dir: str | Path) -> float:
     """Run ``task``; on failure write ``error.txt`` into ``output_dir``.
 
@@ -76,11 +85,11 @@ def run_task(task: Callable[[DictConfig], float], cfg: DictConfig, output_dir: s
     try:
         return task(cfg)
     except Exception as exc:
-        user_error = isinstance(exc, FgclassError)
-        detail = str(exc) if user_error else traceback.format_exc()
+        user_error = _user_error(exc)
+        detail = f"{type(user_error).__name__}: {user_error}" if user_error else traceback.format_exc()
         Path(output_dir).mkdir(parents=True, exist_ok=True)
-        (Path(output_dir) / ERROR_FILE).write_text(f"{type(exc).__name__}: {detail}\n")
-        log.error("%s failed: %s", Path(output_dir).name, exc if user_error else detail)
+        (Path(output_dir) / ERROR_FILE).write_text(detail + "\n")
+        log.error("%s failed: %s", Path(output_dir).name, detail)
         if _in_multirun():
             return math.nan
         if user_error:

@@ -118,14 +118,25 @@ def test_checkpoint_loads_outside_hydra(trained_run: Path) -> None:
     assert [model.class_names[i] for i in predicted] == [r["predicted_label"] for r in rows]
 
 
-def test_cli_reports_bad_data_without_traceback(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("override", "message", "error"),
+    [
+        ("data.root={tmp}/nowhere", "does not exist", "DataError"),
+        ("data.split.val=0.6", "must leave a training share", "ConfigError"),  # raised inside instantiate
+    ],
+)
+def test_cli_reports_bad_input_without_traceback(
+    tmp_path: Path, override: str, message: str, error: str
+) -> None:
+    extra = ["data.split.test=0.5"] if "split" in override else [f"data.root={tmp_path}"]
     result = subprocess.run(
         [
             sys.executable,
             "-m",
             "fgclass.train",
             f"paths.root_dir={tmp_path}",
-            f"data.root={tmp_path / 'nowhere'}",
+            *extra,
+            override.format(tmp=tmp_path),
         ],
         cwd=REPO,
         capture_output=True,
@@ -134,7 +145,6 @@ def test_cli_reports_bad_data_without_traceback(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     output = result.stdout + result.stderr
-    assert "does not exist" in output and "data.root" in output
-    assert "Traceback" not in output
+    assert message in output and "Traceback" not in output
     errors = list(tmp_path.glob("outputs/runs/*/*/error.txt"))
-    assert len(errors) == 1 and "DataError" in errors[0].read_text()
+    assert len(errors) == 1 and errors[0].read_text().startswith(error)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 HASH_SIZE = 16  # 16 x 16 low DCT frequencies -> 256-bit hash
 HASH_WORDS = HASH_SIZE * HASH_SIZE // 64
@@ -132,7 +132,9 @@ def scan_file(path: str | Path) -> ImageRecord:
             image.load()  # full decode: raises on truncated or corrupt data
             hashes = image_hashes(image).astype(">u8").tobytes().hex()
             return ImageRecord(image.width, image.height, digest, hashes)
-    except Exception as exc:  # PIL raises many exception types for bad files
+    except UnidentifiedImageError:
+        return ImageRecord(0, 0, "", "", "not an image in a format PIL reads (empty, or another file type)")
+    except Exception as exc:  # PIL raises many exception types for corrupt files
         return ImageRecord(0, 0, "", "", f"{type(exc).__name__}: {exc}")
 
 
