@@ -130,7 +130,7 @@ class Classifier(L.LightningModule):
     def validation_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> None:
         x, y = batch[0], batch[1]
         logits = self(x)
-        self.log("val/loss", self.criterion(logits, y), prog_bar=True)
+        self.log("val/loss", self.criterion(logits, y), prog_bar=True, sync_dist=True)
         self.val_metrics(logits, y)
         self.log_dict(self.val_metrics, prog_bar=True)
 
@@ -140,7 +140,7 @@ class Classifier(L.LightningModule):
     def test_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> None:
         x, y, index = batch
         logits = self(x)
-        self.log("test/loss", self.criterion(logits, y))
+        self.log("test/loss", self.criterion(logits, y), sync_dist=True)
         self.test_metrics(logits, y)
         self.log_dict(self.test_metrics)
         self.test_outputs.append((logits.float().cpu(), y.cpu(), index.cpu()))
