@@ -71,7 +71,15 @@ def evaluate(
     add_text(trainer, "test/classification_report", (out / "classification_report.md").read_text())
 
     if noise_sigmas:
-        noise = noise_robustness(trainer, model, datamodule.test_dataloader(), list(noise_sigmas), noise_seed)
+        noise = noise_robustness(
+            trainer,
+            model,
+            datamodule.datasets["test"],
+            list(noise_sigmas),
+            noise_seed,
+            batch_size=datamodule.eval_batch_size,
+            num_workers=datamodule.num_workers,
+        )
         reports.write_noise_csv(out / reports.NOISE_FILE, noise)
         figure = plots.noise_figure(noise)
         add_figure(trainer, "test/noise_robustness", figure)

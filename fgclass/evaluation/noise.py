@@ -38,19 +38,16 @@ class NoisyDataset(Dataset):
 def noise_robustness(
     trainer: L.Trainer,
     model: L.LightningModule,
-    loader: DataLoader,
+    dataset: Dataset,
     sigmas: list[float],
     seed: int = 0,
+    batch_size: int = 32,
+    num_workers: int = 0,
 ) -> list[dict[str, float]]:
-    """Accuracy and macro F1 on ``loader``'s dataset for each noise ``sigma``."""
+    """Accuracy and macro F1 on the image ``dataset`` for each noise ``sigma``."""
     rows = []
     for sigma in sigmas:
-        noisy = DataLoader(
-            NoisyDataset(loader.dataset, sigma, seed),
-            batch_size=loader.batch_size,
-            num_workers=loader.num_workers,
-            pin_memory=loader.pin_memory,
-        )
+        noisy = DataLoader(NoisyDataset(dataset, sigma, seed), batch_size=batch_size, num_workers=num_workers)
         outputs = trainer.predict(model, dataloaders=noisy)
         logits = torch.cat([o[0] for o in outputs])
         targets = torch.cat([o[1] for o in outputs])
