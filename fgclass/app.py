@@ -13,12 +13,49 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from fgclass.errors import FgclassError
 
 log = logging.getLogger(__name__)
 ERROR_FILE = "error.txt"
+RUN_CONFIG_FILE = "run_config.yaml"
+_CHOICE_GROUPS = ("experiment", "data", "augment", "model", "model/optimizer", "model/schedulers", "finetune")
+_HPARAM_KEYS = (
+    "model.backbone",
+    "model.weights",
+    "model.optimizer.lr",
+    "model.optimizer.weight_decay",
+    "model.head.dropout",
+    "model.loss.name",
+    "data.image_size",
+    "data.batch_size",
+    "data.train_fraction",
+    "data.split.seed",
+    "data.split.group_near_duplicates",
+    "trainer.max_epochs",
+    "trainer.precision",
+)
+
+
+def hparams_summary(cfg: DictConfig) -> dict[str, Any]:
+    """The settings that tell runs apart: config-group choices plus key values (for HParams)."""
+    summary: dict[str, Any] = {"seed": cfg.seed}
+    if HydraConfig.initialized():
+        choices = HydraConfig.get().runtime.choices
+        summary.update({group: choices[group] for group in _CHOICE_GROUPS if group in choices})
+    for key in _HPARAM_KEYS:
+        value = OmegaConf.select(cfg, key, default=None)
+        summary[key] = value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
+    return summary
+
+
+def save_run_config(cfg: DictConfig, output_dir: str | Path) -> Path:
+    """Write the fully resolved config of this run to ``run_config.yaml`` (``fgclass.eval`` reads it)."""
+    path = Path(output_dir) / RUN_CONFIG_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    return path
 
 
 def instantiate_dict(cfg: Mapping[str, Any] | None) -> list[Any]:
@@ -30,6 +67,15 @@ def _in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def _user_error(exc: BaseException | None) -> FgclassError | None:
+    """The fgclass error behind ``exc``, also when Hydra's ``instantiate`` wrapped it."""
+    while exc is not None:
+        if isinstance(exc, FgclassError):
+            return exc
+        exc = exc.__cause__
+    return None
+
+
 def run_task(task: Callable[[DictConfig], float], cfg: DictConfig, output_dir: str | Path) -> float:
     """Run ``task``; on failure write ``error.txt`` into ``output_dir``.
 
@@ -39,11 +85,11 @@ def run_task(task: Callable[[DictConfig], float], cfg: DictConfig, output_dir: s
     try:
         return task(cfg)
     except Exception as exc:
-        user_error = isinstance(exc, FgclassError)
-        detail = str(exc) if user_error else traceback.format_exc()
+        user_error = _user_error(exc)
+        detail = f"{type(user_error).__name__}: {user_error}" if user_error else traceback.format_exc()
         Path(output_dir).mkdir(parents=True, exist_ok=True)
-        (Path(output_dir) / ERROR_FILE).write_text(f"{type(exc).__name__}: {detail}\n")
-        log.error("%s failed: %s", Path(output_dir).name, exc if user_error else detail)
+        (Path(output_dir) / ERROR_FILE).write_text(detail + "\n")
+        log.error("%s failed: %s", Path(output_dir).name, detail)
         if _in_multirun():
             return math.nan
         if user_error:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import secrets
+from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
@@ -32,6 +35,28 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9=,._+-]+", "-", str(text)).strip("-") or "default"
 
 
+def swept_name(job_overrides: list[str], sweep_dir: str, limit: int = 120) -> str:
+    """Folder name of a sweep job: only the values this sweep varies, e.g. ``finetune=gradual,seed=1``.
+
+    Swept keys are read from the sweep's ``multirun.yaml`` (written before any job starts): the
+    command-line sweeps and ``hydra.sweeper.params``. Falls back to every override.
+    """
+    swept: set[str] = set()
+    saved = Path(sweep_dir) / "multirun.yaml"
+    if saved.is_file():
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        master = OmegaConf.load(saved).hydra
+        parsed = OverridesParser.create().parse_overrides(list(master.overrides.task))
+        swept = {o.key_or_group for o in parsed if o.is_sweep_override()}
+        swept |= set(master.sweeper.get("params") or {})
+    chosen = [o for o in job_overrides if not swept or o.split("=", 1)[0].lstrip("+~") in swept]
+    name = slug(",".join(sorted(chosen)))
+    return (
+        name if len(name) <= limit else f"{name[: limit - 9]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+    )
+
+
 def register_resolvers() -> None:
     """Register ``fgclass.*`` resolvers (idempotent)."""
     # cached per config, and the cache travels to sweep jobs: one id per run or multirun, so two
@@ -39,6 +64,8 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("fgclass.uid", lambda: secrets.token_hex(3), use_cache=True, replace=True)
     OmegaConf.register_new_resolver("fgclass.precision", best_precision, replace=True)
     OmegaConf.register_new_resolver("fgclass.slug", slug, replace=True)
+    OmegaConf.register_new_resolver("fgclass.cwd", os.getcwd, replace=True)
+    OmegaConf.register_new_resolver("fgclass.swept_name", swept_name, replace=True)
 
 
 register_resolvers()

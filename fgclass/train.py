@@ -16,7 +16,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 import fgclass.config  # noqa: F401  (registers the fgclass.* config resolvers)
-from fgclass.app import instantiate_dict, run_task
+from fgclass.app import hparams_summary, instantiate_dict, run_task, save_run_config
+from fgclass.evaluation import evaluate
+from fgclass.evaluation.tensorboard import log_hparams, tensorboard_logger
 from fgclass.finetune.feature_cache import FeatureDataModule
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the model described by ``cfg``, test its best checkpoint; returns the final metrics."""
     L.seed_everything(cfg.seed, workers=True)
+    save_run_config(cfg, cfg.paths.output_dir)
 
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()  # finds, checks and splits the images: bad data fails here
@@ -43,9 +46,23 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     if cfg.test and not trainer.fast_dev_run:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
-        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
-    log.info("Results in %s", cfg.paths.output_dir)
+        tensorboard = tensorboard_logger(trainer)
+        results = evaluate(
+            trainer,
+            model,
+            datamodule,
+            cfg.paths.output_dir,
+            ckpt_path=best or None,
+            noise_sigmas=cfg.eval.noise_sigmas,
+            noise_seed=cfg.eval.noise_seed,
+            top_k=cfg.eval.top_k,
+            history_dir=tensorboard.log_dir if tensorboard else None,
+        )
+        metrics.update(results)
+        log_hparams(trainer, hparams_summary(cfg), results)
+    log.info(
+        "Results: %s  |  TensorBoard: tensorboard --logdir %s", cfg.paths.output_dir, cfg.paths.output_dir
+    )
     return metrics
 
 

@@ -66,3 +66,24 @@ def train_config(tmp_path: Path) -> Callable[..., DictConfig]:
         return compose_config("train", [*FAST, *overrides], tmp_path)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory, fish_root: Path) -> Path:
+    """The output folder of one short, real training run on the synthetic fish data."""
+    from fgclass.train import train
+
+    tmp = tmp_path_factory.mktemp("trained")
+    cfg = compose_config(
+        "train",
+        [
+            *FAST,
+            f"data.root={fish_root}",
+            "trainer.max_epochs=2",
+            "trainer.limit_train_batches=3",
+            "eval.noise_sigmas=[0,0.2]",
+        ],
+        tmp,
+    )
+    train(cfg)
+    return tmp / "run"

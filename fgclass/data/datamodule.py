@@ -68,7 +68,8 @@ class ImageClassificationDataModule(L.LightningDataModule):
     Args:
         root: dataset folder, laid out as the subclass expects.
         output_dir: where ``splits.csv`` is written (the run's output folder).
-        splits_file: re-use this ``splits.csv`` instead of splitting (re-evaluation).
+        splits_file: re-use this ``splits.csv`` as it is instead of splitting (re-evaluation);
+            it is copied into ``output_dir``.
         image_size: side of the square images the model sees.
         resize_size: shorter side before the centre crop of the eval pipeline.
         augment: Albumentations training pipeline ending at ``image_size``; ``None`` trains on
@@ -144,7 +145,7 @@ class ImageClassificationDataModule(L.LightningDataModule):
         cache = cache_file_for(self.cache_dir, images.root) if self.cache_dir else None
         scan = scan_images(images.root, images.paths, cache)
         if scan.errors:
-            bad = [f"{images.root / p}: {why}" for p, why in scan.errors.items()]
+            bad = [f"{images.root / p}: {why}" for p, why in sorted(scan.errors.items())]
             raise DataError(
                 f"{len(bad)} image files cannot be decoded (corrupt or truncated):\n"
                 f"{listing(bad)}\nRe-download or delete these files, then run again."
@@ -158,8 +159,14 @@ class ImageClassificationDataModule(L.LightningDataModule):
         return SplitTable(images.paths, images.labels, splits.tolist(), group_col)
 
     def prepare_data(self) -> None:
-        """Write ``splits.csv`` (once); with ``splits_file`` given, check its files exist."""
-        if self.splits_file is not None or self.splits_path.is_file():
+        """Write ``splits.csv`` into ``output_dir`` (once): a new split, or a copy of ``splits_file``."""
+        if self.splits_file is not None:
+            if self.output_dir is not None:
+                copy = self.output_dir / SPLITS_FILE
+                if copy.resolve() != self.splits_file.resolve():
+                    SplitTable.read(self.splits_file).write(copy)
+            return
+        if self.splits_path.is_file():
             return
         table = self.make_splits()
         table.write(self.splits_path)

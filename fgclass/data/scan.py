@@ -16,13 +16,20 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 HASH_SIZE = 16  # 16 x 16 low DCT frequencies -> 256-bit hash
 HASH_WORDS = HASH_SIZE * HASH_SIZE // 64
 _THUMB = 32
-_CACHE_VERSION = 1
+_CACHE_VERSION = 3  # 2: exact box-filter thumbnails; 3: orientation-normalised hashes
+DIHEDRAL = 8  # hashes per image of its flips/90° rotations ...
+ORIENTED = 4  # ... then of its central disc turned upright, as is, turned 180° and mirrored both ways
+_DISC_SIDE = 64
+_DISC_Y, _DISC_X = np.mgrid[:_DISC_SIDE, :_DISC_SIDE] - (_DISC_SIDE - 1) / 2
+_DISC = _DISC_X**2 + _DISC_Y**2 <= (_DISC_SIDE / 2 - 1) ** 2
+_INNER = slice(10, _DISC_SIDE - 10)  # the square inside the disc: no corner ever rotates into it
 
 
 def _dct_matrix(n: int) -> np.ndarray:
@@ -48,14 +55,61 @@ def perceptual_hash(gray: np.ndarray) -> np.ndarray:
     return np.packbits(bits).view(">u8").astype(np.uint64)
 
 
+def _box_rows(values: np.ndarray) -> np.ndarray:
+    """Average the rows of ``values`` into ``_THUMB`` equal bins, edge rows weighted by their overlap."""
+    if len(values) < _THUMB:
+        values = np.repeat(values, _THUMB, axis=0)
+    n = len(values)
+    edges = np.arange(_THUMB + 1) * (n / _THUMB)
+    whole = edges.astype(int)
+    sums = np.add.reduceat(values, whole[:-1], axis=0, dtype=np.float64)  # rows whole[i]..whole[i+1]-1
+    rows = np.concatenate([values, np.zeros_like(values[:1])])[whole]  # the row each edge cuts
+    part = (edges - whole)[:, None] * rows  # the share of that row below the edge
+    return (sums - part[:-1] + part[1:]) * (_THUMB / n)
+
+
 def dihedral_hashes(image: Image.Image) -> np.ndarray:
     """``(8, HASH_WORDS)`` hashes of all flips/90° rotations of ``image`` (index 0: as stored).
 
-    The whole image is squeezed to a square thumbnail, which commutes with flips and rotations.
+    The whole image is squeezed to a square thumbnail by a float box filter, which commutes
+    exactly with flips and rotations (PIL's 8-bit two-pass resize does not: it put lossless
+    rotated copies of non-square images up to ~20 bits apart), so such copies hash identically.
     """
-    thumb = image.convert("L").resize((_THUMB, _THUMB), Image.Resampling.BOX)
-    gray = np.asarray(thumb, dtype=np.float64)
-    return np.stack([perceptual_hash(v) for v in dihedral_variants(gray)])
+    thumb = _box_rows(_box_rows(np.asarray(image.convert("L"))).T).T
+    return np.stack([perceptual_hash(v) for v in dihedral_variants(thumb)])
+
+
+def oriented_hashes(gray: np.ndarray) -> np.ndarray:
+    """``(ORIENTED, HASH_WORDS)`` hashes of the image's central disc turned to a canonical angle.
+
+    The angle is the dominant gradient orientation (structure tensor) of the disc, so a copy
+    rotated by any angle, as the fish dataset's are (with black corners), turns to the same
+    picture up to a half turn or a mirroring, which the four hashes cover.
+    """
+    height, width = gray.shape
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    thumb = cv2.resize(
+        gray[top : top + side, left : left + side].astype(np.float32),
+        (_DISC_SIDE, _DISC_SIDE),
+        interpolation=cv2.INTER_AREA,
+    )
+    gy, gx = np.gradient(cv2.GaussianBlur(thumb, (0, 0), 1.5))
+    jxx, jyy, jxy = (gx * gx)[_DISC].sum(), (gy * gy)[_DISC].sum(), (gx * gy)[_DISC].sum()
+    angle = 0.5 * np.degrees(np.arctan2(2 * jxy, jxx - jyy))
+    centre = ((_DISC_SIDE - 1) / 2, (_DISC_SIDE - 1) / 2)
+    upright = cv2.warpAffine(thumb, cv2.getRotationMatrix2D(centre, angle, 1.0), (_DISC_SIDE, _DISC_SIDE))
+    inner = cv2.resize(upright[_INNER, _INNER], (_THUMB, _THUMB), interpolation=cv2.INTER_AREA).astype(
+        np.float64
+    )
+    return np.stack(
+        [perceptual_hash(v) for v in (inner, np.rot90(inner, 2), np.fliplr(inner), np.flipud(inner))]
+    )
+
+
+def image_hashes(image: Image.Image) -> np.ndarray:
+    """``(DIHEDRAL + ORIENTED, HASH_WORDS)``: :func:`dihedral_hashes` then :func:`oriented_hashes`."""
+    return np.concatenate([dihedral_hashes(image), oriented_hashes(np.asarray(image.convert("L")))])
 
 
 @dataclass(frozen=True)
@@ -65,7 +119,7 @@ class ImageRecord:
     width: int
     height: int
     digest: str
-    hashes: str  # hex of the (8, HASH_WORDS) uint64 hashes; empty for unreadable files
+    hashes: str  # hex of the (DIHEDRAL + ORIENTED, HASH_WORDS) uint64 hashes; empty if unreadable
     error: str | None = None
 
 
@@ -76,9 +130,11 @@ def scan_file(path: str | Path) -> ImageRecord:
         digest = hashlib.blake2b(data, digest_size=16).hexdigest()
         with Image.open(io.BytesIO(data)) as image:
             image.load()  # full decode: raises on truncated or corrupt data
-            hashes = dihedral_hashes(image).astype(">u8").tobytes().hex()
+            hashes = image_hashes(image).astype(">u8").tobytes().hex()
             return ImageRecord(image.width, image.height, digest, hashes)
-    except Exception as exc:  # PIL raises many exception types for bad files
+    except UnidentifiedImageError:
+        return ImageRecord(0, 0, "", "", "not an image in a format PIL reads (empty, or another file type)")
+    except Exception as exc:  # PIL raises many exception types for corrupt files
         return ImageRecord(0, 0, "", "", f"{type(exc).__name__}: {exc}")
 
 
@@ -91,11 +147,12 @@ class ScanResult:
 
     @property
     def hashes(self) -> np.ndarray:
-        """``(N, 8, HASH_WORDS)`` uint64 dihedral hashes (zeros for unreadable files)."""
-        blank = bytes(8 * HASH_WORDS * 8)
+        """``(N, DIHEDRAL + ORIENTED, HASH_WORDS)`` uint64 hashes (zeros for unreadable files)."""
+        per_image = DIHEDRAL + ORIENTED
+        blank = bytes(per_image * HASH_WORDS * 8)
         raw = b"".join(bytes.fromhex(r.hashes) if r.hashes else blank for r in self.records)
         flat = np.frombuffer(raw, dtype=">u8").astype(np.uint64)
-        return flat.reshape(len(self.records), 8, HASH_WORDS)
+        return flat.reshape(len(self.records), per_image, HASH_WORDS)
 
     @property
     def errors(self) -> dict[str, str]:

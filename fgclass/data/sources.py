@@ -16,6 +16,8 @@ from fgclass.errors import DataError
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 FISH_MASK_SUFFIX = " GT"
 FISH_EXTRA_FOLDER = "NA_Fish_Dataset"
+# folders of a dataset that is already divided into splits (or of the butterfly download), never classes
+SPLIT_FOLDER_NAMES = frozenset({"train", "training", "val", "valid", "validation", "test", "testing"})
 _MAX_LISTED = 20
 
 
@@ -53,11 +55,32 @@ def _require_dir(root: str | Path, what: str) -> Path:
 
 
 def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    """Image files directly in ``folder``; hidden ones (macOS ``._*`` copies) are not images."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
+    )
 
 
 def _subfolders(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _check_class_folders(base: Path, names: list[str]) -> None:
+    """Reject roots whose sub-folders are splits rather than classes, or hold a single class."""
+    split_like = sorted(n for n in names if n.lower() in SPLIT_FOLDER_NAMES)
+    if split_like:
+        raise DataError(
+            f"'{base}' has folders named {', '.join(split_like)}: that is a dataset already divided "
+            "into splits (or the butterfly download, which needs data=butterfly), not one folder per "
+            "class. Point data.root at a folder whose sub-folders are the classes."
+        )
+    if len(names) < 2:
+        raise DataError(
+            f"'{base}' holds a single class folder {names}; a classifier needs at least two. Point "
+            "data.root at the folder that holds all the class folders."
+        )
 
 
 def _fish_image_folder(class_dir: Path) -> Path:
@@ -98,6 +121,7 @@ def find_fish_images(root: str | Path) -> LabelledImages:
             "(Fish_Dataset/Fish_Dataset/<Class>/<Class>/*.png) or one folder per class "
             "(<root>/<Class>/*.jpg). Point data.root at the folder that holds the class folders."
         )
+    _check_class_folders(base, [d.name for d in class_dirs])
     empty = [str(_fish_image_folder(d)) for d, images in with_images.items() if not images]
     if empty:
         raise DataError(
@@ -119,6 +143,7 @@ def find_folder_images(root: str | Path) -> LabelledImages:
     class_dirs = _subfolders(base)
     if not class_dirs:
         raise DataError(f"'{base}' has no class sub-folders. Expected <root>/<class name>/<image files>.")
+    _check_class_folders(base, [d.name for d in class_dirs])
     paths, labels, empty = [], [], []
     for class_dir in class_dirs:
         images = sorted(
@@ -160,14 +185,18 @@ def find_butterfly_images(
         )
     if not images.is_dir():
         raise DataError(f"Image folder '{images}' not found (listed files live there).")
-    with csv_path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        columns = [c.strip() for c in reader.fieldnames or []]
-        if "filename" not in columns or "label" not in columns:
-            raise DataError(
-                f"{csv_path}: needs the columns 'filename' and 'label', found {columns}. Fix the header line."
-            )
-        rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+    try:
+        with csv_path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            columns = [c.strip() for c in reader.fieldnames or []]
+            if "filename" not in columns or "label" not in columns:
+                raise DataError(
+                    f"{csv_path}: needs the columns 'filename' and 'label', found {columns}. "
+                    "Fix the header line."
+                )
+            rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{csv_path} is not UTF-8 text ({exc.reason}). Save it as UTF-8 CSV.") from None
     if not rows:
         raise DataError(f"{csv_path} has a header but no rows.")
 
@@ -199,5 +228,8 @@ def find_butterfly_images(
             f"{csv_path}: these files are listed more than once (a file must be one sample, or it "
             f"could land in two splits):\n{listing(repeated)}"
         )
+    labels = sorted({r["label"] for r in rows})
+    if len(labels) < 2:
+        raise DataError(f"{csv_path} has a single label {labels}; a classifier needs at least two.")
     paths = [(PurePosixPath(image_dir) / r["filename"].replace("\\", "/")).as_posix() for r in rows]
     return LabelledImages(base, paths, [r["label"] for r in rows])

@@ -7,6 +7,7 @@ split, while each class's split sizes stay as close as the groups allow to its t
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,37 @@ def _class_targets(count: int, fractions: np.ndarray) -> np.ndarray:
     return sizes
 
 
+def _closest_split(sizes: np.ndarray, start: np.ndarray, exact: np.ndarray) -> np.ndarray:
+    """Split index (0 train, 1 val, 2 test) for each group, of ``sizes`` images of one class, such
+    that the class's counts (``start`` plus these groups) come closest to ``exact``: first no empty
+    split, then the smallest largest deviation, then the smallest squared deviation.
+
+    An exact subset-sum search over the images given to val and test (capped where more cannot help).
+    """
+    room = np.maximum(np.ceil(exact[1:]).astype(int) - start[1:], 0) + sizes.max()
+    born = np.full(room + 1, len(sizes) + 1)  # born[v, t]: groups needed to first put v in val, t in test
+    born[0, 0] = 0
+    for k, size in enumerate(sizes, start=1):
+        reached = born < k
+        grown = np.zeros_like(reached)
+        grown[size:] |= reached[: len(reached) - size]
+        grown[:, size:] |= reached[:, : reached.shape[1] - size]
+        born[grown & (born > k)] = k
+    val, test = np.nonzero(born <= len(sizes))
+    counts = start + np.stack([sizes.sum() - val - test, val, test], axis=1)
+    deviation = counts - exact
+    best = np.lexsort(((deviation**2).sum(1), np.abs(deviation).max(1), (counts == 0).any(1)))[0]
+    where, v, t = np.zeros(len(sizes), dtype=int), val[best], test[best]
+    while v or t:  # walk back: the group that first reached (v, t) went to val or test
+        k = born[v, t]
+        size = sizes[k - 1]
+        if v >= size and born[v - size, t] < k:
+            where[k - 1], v = 1, v - size
+        else:
+            where[k - 1], t = 2, t - size
+    return where
+
+
 def assign_splits(
     labels: Sequence[str],
     groups: Sequence[int] | None,
@@ -69,8 +101,9 @@ def assign_splits(
     """Split name (``train``/``val``/``test``) per sample.
 
     Groups are placed whole, largest first, each into the split where it brings the per-class
-    counts closest to their targets (sum of squared deviations). Without groups this reproduces
-    the targets exactly; with groups it stays as close as their sizes allow.
+    counts closest to their targets (sum of squared deviations). Where that misses a class's
+    targets, an exact search re-places the class's single-class groups as close to its target
+    fractions as their sizes allow. Without groups this reproduces the targets exactly.
     """
     labels = np.asarray(labels)
     classes, y = np.unique(labels, return_inverse=True)
@@ -93,7 +126,7 @@ def assign_splits(
     order = order[np.argsort(-sizes, kind="stable")]  # largest groups first, random among equals
 
     current = np.zeros_like(targets)
-    split_of = np.empty(len(y), dtype=int)
+    split_of_group = np.empty(len(members), dtype=int)
     for g in order:
         group_counts = np.bincount(y[members[g]], minlength=len(classes))
         present = group_counts > 0
@@ -103,7 +136,19 @@ def assign_splits(
         best = np.flatnonzero(cost == cost.min())
         choice = best[0] if len(best) == 1 else rng.choice(best)
         current[present, choice] += group_counts[present]
-        split_of[members[g]] = choice
+        split_of_group[g] = choice
+
+    lowest, highest = np.full(len(members), len(classes)), np.full(len(members), -1)
+    np.minimum.at(lowest, group_of, y)
+    np.maximum.at(highest, group_of, y)
+    for c in np.flatnonzero((current != targets).any(axis=1)):  # greedy missed: search this class
+        mine = order[(lowest[order] == c) & (highest[order] == c)]  # its single-class groups
+        if not len(mine):
+            continue
+        start = current[c] - np.bincount(split_of_group[mine], group_sizes[mine], len(SPLITS)).astype(int)
+        split_of_group[mine] = _closest_split(group_sizes[mine], start, counts[c] * config.fractions)
+        current[c] = start + np.bincount(split_of_group[mine], group_sizes[mine], len(SPLITS)).astype(int)
+    split_of = split_of_group[group_of]
 
     missing = [
         f"'{c}' has no images in {', '.join(SPLITS[s] for s in np.flatnonzero(row == 0))}"
@@ -161,10 +206,12 @@ class SplitTable:
         """Write as CSV with columns ``path,label,split,group``."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", newline="") as handle:
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        with partial.open("w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["path", "label", "split", "group"])
             writer.writerows(zip(self.paths, self.labels, self.splits, self.groups))
+        partial.replace(path)  # atomic: DDP ranks writing the same file never read half of it
         return path
 
     @classmethod

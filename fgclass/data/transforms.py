@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import albumentations as A
 import numpy as np
+import torch
 from albumentations.pytorch import ToTensorV2
 
 from fgclass.errors import ConfigError
@@ -40,13 +41,19 @@ def train_transform(augment: A.BasicTransform | A.BaseCompose | None, eval_pipel
 
 
 def check_output_size(pipeline: A.Compose, image_size: int, name: str) -> None:
-    """Fail early, with the config to fix, if ``pipeline`` does not produce square ``image_size`` images."""
+    """Fail early, with the config to fix, unless ``pipeline`` produces square ``image_size`` uint8 images."""
     probe = np.zeros((image_size + 37, image_size + 91, 3), dtype=np.uint8)
-    shape = tuple(pipeline(image=probe)["image"].shape)
+    image = pipeline(image=probe)["image"]
+    shape = tuple(image.shape)
     if shape != (3, image_size, image_size):
         raise ConfigError(
             f"The {name} pipeline produces images of shape {shape}, expected "
             f"(3, {image_size}, {image_size}). Make its last resize/crop use data.image_size."
+        )
+    if image.dtype != torch.uint8:
+        raise ConfigError(
+            f"The {name} pipeline produces {image.dtype} images, expected uint8: remove Normalize/ToFloat "
+            "from it (the model normalises its input)."
         )
 
 

@@ -16,6 +16,7 @@ optimizer with learning rate 0 until their phase starts; they still cost a backw
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,8 @@ from fgclass.models.classifier import Classifier
 
 log = logging.getLogger(__name__)
 FREEZE_MODES = ("auto", "requires_grad", "zero_lr")
+# frozen BatchNorm layers are in eval mode on purpose; Lightning warns about any at fit start
+warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
 
 
 @dataclass(frozen=True)

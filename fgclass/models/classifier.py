@@ -79,7 +79,7 @@ class Classifier(L.LightningModule):
         channels_last: bool = False,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(logger=False)  # logged with the final metrics instead
         net = create_backbone(backbone, weights, **(backbone_kwargs or {}))
         self.backbone = net.model
         self.stages = net.stages
@@ -130,7 +130,7 @@ class Classifier(L.LightningModule):
     def validation_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> None:
         x, y = batch[0], batch[1]
         logits = self(x)
-        self.log("val/loss", self.criterion(logits, y), prog_bar=True)
+        self.log("val/loss", self.criterion(logits, y), prog_bar=True, sync_dist=True)
         self.val_metrics(logits, y)
         self.log_dict(self.val_metrics, prog_bar=True)
 
@@ -140,7 +140,7 @@ class Classifier(L.LightningModule):
     def test_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> None:
         x, y, index = batch
         logits = self(x)
-        self.log("test/loss", self.criterion(logits, y))
+        self.log("test/loss", self.criterion(logits, y), sync_dist=True)
         self.test_metrics(logits, y)
         self.log_dict(self.test_metrics)
         self.test_outputs.append((logits.float().cpu(), y.cpu(), index.cpu()))
@@ -178,15 +178,16 @@ class Classifier(L.LightningModule):
             if frozen and not self.keep_frozen_in_optimizer:
                 continue
             groups.append({"name": f"backbone.{stage}", "params": params, "lr": 0.0 if frozen else lr})
-        optimizer = instantiate(optimizer_cfg, _partial_=True)(groups)
+        optimizer = instantiate(optimizer_cfg, _partial_=True, _convert_="all")(groups)
         schedulers = []
         for cfg in (self.hparams.schedulers or {}).values():
             if not cfg:
                 continue
             cfg = dict(cfg)
-            scheduler = instantiate(cfg.pop("scheduler"), _partial_=True)(optimizer)
-            # one name for all: LearningRateMonitor then logs each param group once, as lr/<group>
-            schedulers.append({"scheduler": scheduler, "name": "lr", **cfg})
+            scheduler = instantiate(cfg.pop("scheduler"), _partial_=True, _convert_="all")(optimizer)
+            # LearningRateMonitor logs each param group once, as lr-<Optimizer>/<group>, whether or
+            # not (and however many) schedulers drive the optimizer
+            schedulers.append({"scheduler": scheduler, "name": f"lr-{type(optimizer).__name__}", **cfg})
         return [optimizer], schedulers
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

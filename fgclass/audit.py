@@ -1,0 +1,53 @@
+"""Audit a dataset before trusting its scores.
+
+    python -m fgclass.audit data=fish data.root=/path/to/fish
+    python -m fgclass.audit data=butterfly data.root=/path/to/butterfly data.split.group_near_duplicates=false
+    python -m fgclass.audit data=fish data.root=... audit.splits_file=outputs/runs/.../splits.csv
+
+Finds the images with the data config, scans them (cached, like training), audits the split the
+config would make (or the given ``splits.csv``), prints the report and writes ``audit.md`` and
+``audit.csv`` into the run folder.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import hydra
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+import fgclass.config  # noqa: F401  (registers the fgclass.* config resolvers)
+from fgclass.app import run_task
+from fgclass.data.audit import AuditOptions, DatasetAudit, audit_dataset, to_markdown, write_audit
+from fgclass.data.scan import cache_file_for, scan_images
+from fgclass.data.splits import SplitTable
+
+log = logging.getLogger(__name__)
+
+
+def audit(cfg: DictConfig) -> DatasetAudit:
+    """Audit the dataset of ``cfg.data``; writes the report into ``cfg.paths.output_dir``."""
+    datamodule = instantiate(cfg.data)
+    images = datamodule.find_images()
+    cache = cache_file_for(datamodule.cache_dir, images.root) if datamodule.cache_dir else None
+    scan = scan_images(images.root, images.paths, cache)
+    table = SplitTable.read(cfg.audit.splits_file) if cfg.audit.splits_file else None
+    options = AuditOptions(cfg.audit.threshold, cfg.audit.min_size, cfg.audit.imbalance_ratio)
+    result = audit_dataset(
+        images.root, images.labels, scan, options, datamodule.split, datamodule.train_fraction, table
+    )
+    print(to_markdown(result))
+    md, table_csv = write_audit(result, cfg.paths.output_dir)
+    log.info("Wrote %s and %s", md, table_csv)
+    return result
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="audit")
+def main(cfg: DictConfig) -> float:
+    """Hydra entry point; returns the % of val/test images with a near-duplicate in train."""
+    return run_task(lambda c: float(audit(c).class_rows()[-1]["leaked_pct"]), cfg, cfg.paths.output_dir)
+
+
+if __name__ == "__main__":
+    main()

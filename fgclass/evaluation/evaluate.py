@@ -1,0 +1,99 @@
+"""Everything a finished run reports about its test split, written into one folder.
+
+Used after training (``fgclass.train``) and for re-evaluating a checkpoint (``fgclass.eval``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from fgclass.data.datamodule import ImageClassificationDataModule
+from fgclass.evaluation import plots, reports
+from fgclass.evaluation.metrics import confusion_matrix, per_class_metrics, summary_metrics
+from fgclass.evaluation.noise import noise_robustness
+from fgclass.evaluation.tensorboard import add_figure, add_text, read_history
+from fgclass.models.classifier import Classifier
+
+log = logging.getLogger(__name__)
+
+
+def collect_test_outputs(model: Classifier) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and targets of the last test run, in test-set order."""
+    logits, targets, index = (torch.cat(parts) for parts in zip(*model.test_outputs))
+    order = index.argsort()
+    return logits[order], targets[order]
+
+
+def evaluate(
+    trainer: L.Trainer,
+    model: Classifier,
+    datamodule: ImageClassificationDataModule,
+    output_dir: str | Path,
+    ckpt_path: str | None = None,
+    noise_sigmas: Sequence[float] = (),
+    noise_seed: int = 0,
+    top_k: int = 5,
+    history_dir: str | Path | None = None,
+) -> dict[str, float]:
+    """Test ``model`` (weights from ``ckpt_path`` if given) and write every report into ``output_dir``.
+
+    Files: metrics.json, classification_report.csv/.md, confusion_matrix.csv/.png, predictions.csv,
+    noise_robustness.csv/.png (when ``noise_sigmas``), curves.png (from the scalars logged in
+    ``history_dir``). Figures also go to TensorBoard. Returns the summary metrics, prefixed ``test/``.
+    """
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    logits, targets = collect_test_outputs(model)
+    names = datamodule.class_names
+
+    summary = summary_metrics(logits, targets)
+    per_class = per_class_metrics(logits, targets)
+    matrix = confusion_matrix(logits, targets)
+    rows = reports.classification_rows(per_class, names, summary)
+    reports.write_classification_report(out, rows)
+    reports.write_confusion_csv(out / "confusion_matrix.csv", matrix, names)
+    reports.write_predictions(
+        out / "predictions.csv", datamodule.datasets["test"].paths, logits, targets, names, top_k
+    )
+
+    figure = plots.confusion_figure(matrix.numpy(), names)
+    add_figure(trainer, "test/confusion_matrix", figure)
+    plots.save(figure, out / "confusion_matrix.png")
+    figure = plots.per_class_f1_figure(per_class.f1.numpy(), names)
+    add_figure(trainer, "test/per_class_f1", figure)
+    plots.save(figure, out / "per_class_f1.png")
+    add_text(trainer, "test/classification_report", (out / "classification_report.md").read_text())
+
+    if noise_sigmas:
+        noise = noise_robustness(
+            trainer,
+            model,
+            datamodule.datasets["test"],
+            list(noise_sigmas),
+            noise_seed,
+            batch_size=datamodule.eval_batch_size,
+            num_workers=datamodule.num_workers,
+        )
+        reports.write_noise_csv(out / reports.NOISE_FILE, noise)
+        figure = plots.noise_figure(noise)
+        add_figure(trainer, "test/noise_robustness", figure)
+        plots.save(figure, out / "noise_robustness.png")
+        for row in noise:
+            summary[f"noise_{row['sigma']:g}/accuracy"] = row["accuracy"]
+
+    if history_dir is not None and Path(history_dir).is_dir():
+        history = read_history(history_dir)
+        if history:
+            plots.save(plots.curves_figure(history), out / "curves.png")
+
+    reports.write_metrics(out / reports.METRICS_FILE, summary)
+    log.info(
+        "Test accuracy %.4f, macro F1 %.4f; reports in %s", summary["accuracy"], summary["f1_macro"], out
+    )
+    return {f"test/{k}": v for k, v in summary.items()}

@@ -1,0 +1,133 @@
+"""Figures a person opens: confusion matrix, training curves, noise robustness, per-class F1."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+
+def confusion_figure(matrix: np.ndarray, class_names: Sequence[str]) -> Figure:
+    """Counts and row-normalised (recall) views side by side; legible up to ~100 classes."""
+    n = len(class_names)
+    side = max(5.0, 0.2 * n + 2)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * side + 2, side + 1), layout="constrained")
+    rows = matrix.sum(axis=1, keepdims=True)
+    normalised = np.divide(matrix, rows, out=np.zeros_like(matrix, dtype=float), where=rows > 0)
+    font = 8 if n <= 30 else 5
+    for ax, data, title, fmt in (
+        (axes[0], matrix, "Counts", "d"),
+        (axes[1], normalised, "Row-normalised (recall per true class)", ".2f"),
+    ):
+        image = ax.imshow(data, cmap="Blues", vmin=0)
+        fig.colorbar(image, ax=ax, shrink=0.7)
+        ax.set_title(title)
+        ax.set_xlabel("Predicted class")
+        ax.set_ylabel("True class")
+        ax.set_xticks(range(n), class_names, rotation=90, fontsize=font)
+        ax.set_yticks(range(n), class_names, fontsize=font)
+        if n <= 20:
+            threshold = data.max() / 2 if data.max() else 1
+            for i in range(n):
+                for j in range(n):
+                    ax.text(
+                        j,
+                        i,
+                        format(data[i, j], fmt),
+                        ha="center",
+                        va="center",
+                        fontsize=font,
+                        color="white" if data[i, j] > threshold else "black",
+                    )
+    return fig
+
+
+def curves_figure(history: dict[str, list[float]]) -> Figure:
+    """Loss and accuracy per epoch for train and val (keys like ``train/loss``, ``val/acc``)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    for ax, metric in zip(axes, ("loss", "acc")):
+        for split in ("train", "val"):
+            values = history.get(f"{split}/{metric}", [])
+            if values:
+                ax.plot(range(1, len(values) + 1), values, marker="o", label=split)
+        ax.set_xlabel("Epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("Accuracy" if metric == "acc" else "Loss")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    return fig
+
+
+def noise_figure(rows: list[dict[str, float]]) -> Figure:
+    """Accuracy and macro F1 against the noise standard deviation."""
+    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    sigmas = [r["sigma"] for r in rows]
+    ax.plot(sigmas, [r["accuracy"] for r in rows], marker="o", label="accuracy")
+    ax.plot(sigmas, [r["f1_macro"] for r in rows], marker="s", label="macro F1")
+    ax.set_xlabel("Gaussian noise sigma ([0,1] pixel scale)")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig
+
+
+def per_class_f1_figure(f1: np.ndarray, class_names: Sequence[str]) -> Figure:
+    """Horizontal bars of per-class F1, worst class at the top."""
+    order = np.argsort(f1)
+    fig, ax = plt.subplots(figsize=(7, max(3.0, 0.18 * len(class_names) + 1)), layout="constrained")
+    ax.barh(range(len(order)), f1[order])
+    ax.set_yticks(range(len(order)), [class_names[i] for i in order], fontsize=8 if len(order) <= 30 else 5)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("F1")
+    ax.invert_yaxis()
+    return fig
+
+
+def save(fig: Figure, path: str | Path) -> Path:
+    """Write ``fig`` as PNG and release it."""
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def sweep_figure(key: str, points: list[tuple[float, dict]], others: list[str]) -> Figure:
+    """Test accuracy (mean ± std over seeds) against a numeric swept value, a line per other setting."""
+    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    lines: dict[str, list[tuple[float, float, float]]] = {}
+    for x, row in points:
+        label = ", ".join(f"{k}={row.get(k)}" for k in others) or "accuracy"
+        lines.setdefault(label, []).append(
+            (x, row.get("accuracy_mean", np.nan), row.get("accuracy_std", 0.0))
+        )
+    for label, values in lines.items():
+        xs, ys, errs = zip(*sorted(values))
+        ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=label)
+    ax.set_xlabel(key)
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def sweep_noise_figure(swept: list[str], rows: list[dict]) -> Figure:
+    """Test accuracy against noise sigma, one line per configuration of a sweep."""
+    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    for row in rows:
+        sigmas = sorted(float(k[6:-9]) for k in row if k.startswith("noise_") and k.endswith("_acc_mean"))
+        means = [row[f"noise_{s:g}_acc_mean"] for s in sigmas]
+        stds = [row[f"noise_{s:g}_acc_std"] for s in sigmas]
+        label = ", ".join(f"{k}={row.get(k)}" for k in swept) or "run"
+        ax.errorbar(sigmas, means, yerr=stds, marker="o", capsize=3, label=label)
+    ax.set_xlabel("Gaussian noise sigma ([0,1] pixel scale)")
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig

@@ -1,0 +1,112 @@
+"""Result files of a test phase, in the layout of the studies' tables."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from fgclass.evaluation.metrics import PerClass
+
+METRICS_FILE = "metrics.json"
+NOISE_FILE = "noise_robustness.csv"
+
+
+def write_metrics(path: Path, metrics: dict[str, float]) -> None:
+    """``metrics.json`` (values rounded to 6 decimals)."""
+    rounded = {k: round(v, 6) if isinstance(v, float) else v for k, v in metrics.items()}
+    path.write_text(json.dumps(rounded, indent=2) + "\n")
+
+
+def classification_rows(
+    per_class: PerClass, class_names: Sequence[str], summary: dict[str, float]
+) -> list[dict]:
+    """Rows of a classification report: one per class, then accuracy, macro avg, weighted avg."""
+    rows = [
+        {
+            "class": name,
+            "precision": float(per_class.precision[i]),
+            "recall": float(per_class.recall[i]),
+            "f1": float(per_class.f1[i]),
+            "support": int(per_class.support[i]),
+        }
+        for i, name in enumerate(class_names)
+    ]
+    total = int(per_class.support.sum())
+    rows.append(
+        {"class": "accuracy", "precision": None, "recall": None, "f1": summary["accuracy"], "support": total}
+    )
+    for average in ("macro", "weighted"):
+        rows.append(
+            {
+                "class": f"{average} avg",
+                "precision": summary[f"precision_{average}"],
+                "recall": summary[f"recall_{average}"],
+                "f1": summary[f"f1_{average}"],
+                "support": total,
+            }
+        )
+    return rows
+
+
+def write_classification_report(directory: Path, rows: list[dict]) -> None:
+    """``classification_report.csv`` and a Markdown table ``classification_report.md``."""
+    with (directory / "classification_report.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["class", "precision", "recall", "f1", "support"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+    def cell(value: float | None) -> str:
+        return "" if value is None else f"{value:.4f}"
+
+    lines = ["| class | precision | recall | f1-score | support |", "|---|---:|---:|---:|---:|"]
+    lines += [
+        f"| {r['class']} | {cell(r['precision'])} | {cell(r['recall'])} | {cell(r['f1'])} | {r['support']} |"
+        for r in rows
+    ]
+    (directory / "classification_report.md").write_text("\n".join(lines) + "\n")
+
+
+def write_confusion_csv(path: Path, matrix: torch.Tensor, class_names: Sequence[str]) -> None:
+    """``confusion_matrix.csv``: rows are true classes, columns predicted classes."""
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["true \\ predicted", *class_names])
+        for name, row in zip(class_names, matrix.tolist()):
+            writer.writerow([name, *row])
+
+
+def write_predictions(
+    path: Path,
+    paths: Sequence[str],
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    class_names: Sequence[str],
+    top_k: int,
+) -> None:
+    """``predictions.csv``: path, true and predicted label, top-k classes with probabilities."""
+    k = min(top_k, len(class_names))
+    probs, classes = logits.float().softmax(dim=1).topk(k, dim=1)
+    header = ["path", "true_label", "predicted_label", "correct"]
+    for i in range(1, k + 1):
+        header += [f"top{i}", f"top{i}_prob"]
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for row, (p, y) in enumerate(zip(paths, targets.tolist())):
+            predicted = int(classes[row, 0])
+            line = [p, class_names[y], class_names[predicted], int(predicted == y)]
+            for c, prob in zip(classes[row].tolist(), probs[row].tolist()):
+                line += [class_names[c], f"{prob:.6f}"]
+            writer.writerow(line)
+
+
+def write_noise_csv(path: Path, rows: list[dict[str, float]]) -> None:
+    """``noise_robustness.csv``: sigma, accuracy, f1_macro."""
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["sigma", "accuracy", "f1_macro"])
+        writer.writeheader()
+        writer.writerows(rows)

@@ -1,0 +1,105 @@
+"""Every conf/data option x every conf/augment option, composed by Hydra, instantiated and set up."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import albumentations as A
+import pytest
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from omegaconf.errors import MissingMandatoryValue
+
+from fgclass.data import ButterflyDataModule, FishDataModule, ImageFolderDataModule, SyntheticFishDataModule
+from fgclass.data.synthetic import write_image_folder
+from fgclass.errors import ConfigError
+
+DATA = {
+    "fish": FishDataModule,
+    "butterfly": ButterflyDataModule,
+    "image_folder": ImageFolderDataModule,
+    "synthetic": SyntheticFishDataModule,
+}
+AUGMENTS = ["none", "basic", "fish_paper", "butterfly_paper", "strong"]
+
+
+@pytest.fixture(scope="module")
+def folder_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_image_folder(tmp_path_factory.mktemp("pets"), images_per_class=6, image_size=32)
+
+
+@pytest.fixture
+def data_overrides(fish_root: Path, butterfly_root: Path, folder_root: Path) -> Callable[[str], list[str]]:
+    """Overrides pointing each data option at a tiny dataset (synthetic: generated under paths)."""
+
+    def overrides(data: str) -> list[str]:
+        roots = {"fish": fish_root, "butterfly": butterfly_root, "image_folder": folder_root}
+        if data == "synthetic":
+            return ["data=synthetic", "data.photos_per_class=3", "data.source_image_size=32"]
+        return [f"data={data}", f"data.root={roots[data]}"]
+
+    return overrides
+
+
+@pytest.mark.parametrize("augment", AUGMENTS)
+@pytest.mark.parametrize("data", list(DATA))
+def test_data_and_augment_options_compose_instantiate_and_load(
+    train_config: Callable[..., DictConfig], data_overrides, data: str, augment: str
+) -> None:
+    cfg = train_config(*data_overrides(data), f"augment={augment}")
+    module = instantiate(cfg.data)
+    assert type(module) is DATA[data]
+    assert module.augmented == (augment != "none")
+    module.prepare_data()
+    module.setup("fit")
+    assert Path(cfg.paths.output_dir, "splits.csv").is_file()
+    assert module.num_classes == {"fish": 9, "butterfly": 6, "image_folder": 3, "synthetic": 9}[data]
+    images, targets, _ = next(iter(module.train_dataloader()))
+    assert images.dtype == torch.uint8 and images.shape[1:] == (3, 32, 32) and len(images) <= 16
+    assert int(targets.max()) < module.num_classes
+
+
+def test_loader_options_come_from_the_config(
+    train_config: Callable[..., DictConfig], fish_root: Path
+) -> None:
+    cfg = train_config(
+        f"data.root={fish_root}", "data.batch_size=5", "data.eval_batch_size=7", "data.pin_memory=false"
+    )
+    module = instantiate(cfg.data)
+    module.setup("fit")
+    train, val = module.train_dataloader(), module.val_dataloader()
+    assert (train.batch_size, val.batch_size, train.num_workers) == (5, 7, 0)
+    assert train.drop_last and not val.drop_last and not train.pin_memory
+    assert len(next(iter(val))[0]) == 7
+
+
+def test_image_size_is_a_config_value(train_config: Callable[..., DictConfig], fish_root: Path) -> None:
+    cfg = train_config(
+        f"data.root={fish_root}", "augment=strong", "data.image_size=24", "data.resize_size=28"
+    )
+    module = instantiate(cfg.data)
+    module.setup("fit")
+    assert next(iter(module.train_dataloader()))[0].shape[2:] == (24, 24)
+    assert next(iter(module.test_dataloader()))[0].shape[2:] == (24, 24)
+
+
+def test_augment_pipeline_of_the_wrong_size_is_a_config_error(
+    train_config: Callable[..., DictConfig], fish_root: Path
+) -> None:
+    cfg = train_config(f"data.root={fish_root}", "augment=basic", "data.augment.transforms.1.height=20")
+    assert isinstance(instantiate(cfg.data.augment), A.Compose)  # a valid pipeline, of the wrong size
+    with pytest.raises(InstantiationException) as error:  # Hydra wraps errors raised by the target
+        instantiate(cfg.data)
+    assert isinstance(error.value.__cause__, ConfigError)
+    assert "(3, 20, 32), expected (3, 32, 32). Make its last resize/crop use data.image_size" in str(
+        error.value.__cause__
+    )
+
+
+def test_image_folder_needs_a_root(train_config: Callable[..., DictConfig]) -> None:
+    cfg = train_config("data=image_folder")
+    with pytest.raises(MissingMandatoryValue, match=r"data\.root"):
+        instantiate(cfg.data)

@@ -1,0 +1,185 @@
+"""Metrics against hand-computed values, report files, noise robustness and ``fgclass.eval``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import DictConfig
+
+from fgclass.errors import CheckpointError, DataError
+from fgclass.eval import evaluate_checkpoint
+from fgclass.evaluation.metrics import per_class_metrics, summary_metrics
+from fgclass.evaluation.noise import NoisyDataset
+from fgclass.models.classifier import _eval_metrics
+
+from .conftest import compose_config
+
+# 4 classes; class 3 is never predicted; batch 1 holds no sample of classes 2 and 3
+TARGETS = torch.tensor([0, 0, 0, 1, 1, 2, 2, 3])
+PREDS = torch.tensor([0, 0, 1, 1, 1, 2, 0, 2])
+BY_HAND = {  # precision, recall, F1 per class, worked out from the confusion counts
+    0: (2 / 3, 2 / 3, 2 / 3),  # TP 2, FP 1, FN 1
+    1: (2 / 3, 1.0, 0.8),  # TP 2, FP 1, FN 0
+    2: (1 / 2, 1 / 2, 1 / 2),  # TP 1, FP 1, FN 1
+    3: (0.0, 0.0, 0.0),  # never predicted: TP 0, FP 0, FN 1
+}
+SUPPORT = [3, 2, 2, 1]
+
+
+def logits_for(preds: torch.Tensor, num_classes: int = 5) -> torch.Tensor:
+    """Logits whose argmax is ``preds``; class 4 exists but is neither true nor predicted."""
+    return torch.nn.functional.one_hot(preds, num_classes).float() * 3
+
+
+def test_metrics_match_textbook_definitions() -> None:
+    summary = summary_metrics(logits_for(PREDS), TARGETS)
+    per_class = per_class_metrics(logits_for(PREDS), TARGETS)
+    for c, (p, r, f) in BY_HAND.items():
+        assert per_class.precision[c].item() == pytest.approx(p)
+        assert per_class.recall[c].item() == pytest.approx(r)
+        assert per_class.f1[c].item() == pytest.approx(f)
+    assert per_class.support.tolist() == [*SUPPORT, 0]
+    macro = [sum(v[i] for v in BY_HAND.values()) / 4 for i in range(3)]  # class 4 absent: not averaged
+    weighted = [sum(v[i] * s for v, s in zip(BY_HAND.values(), SUPPORT)) / 8 for i in range(3)]
+    assert summary["accuracy"] == pytest.approx(5 / 8)
+    assert [summary["precision_macro"], summary["recall_macro"], summary["f1_macro"]] == pytest.approx(macro)
+    assert [
+        summary["precision_weighted"],
+        summary["recall_weighted"],
+        summary["f1_weighted"],
+    ] == pytest.approx(weighted)
+    assert summary["num_samples"] == 8
+
+
+def test_logged_epoch_metrics_accumulate_across_batches() -> None:
+    metrics = _eval_metrics(5, "test/")
+    metrics.update(logits_for(PREDS[:4]), TARGETS[:4])
+    metrics.update(logits_for(PREDS[4:]), TARGETS[4:])
+    values = {k: v.item() for k, v in metrics.compute().items()}
+    assert values["test/acc"] == pytest.approx(5 / 8)
+    assert values["test/precision"] == pytest.approx(sum(v[0] for v in BY_HAND.values()) / 4)
+    assert values["test/f1"] == pytest.approx(sum(v[2] for v in BY_HAND.values()) / 4)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_run_folder_has_the_studies_reports(trained_run: Path) -> None:
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    predictions = read_csv(trained_run / "predictions.csv")
+    split = [r for r in read_csv(trained_run / "splits.csv") if r["split"] == "test"]
+    assert metrics["num_samples"] == len(predictions) == len(split)
+    assert sorted(r["path"] for r in predictions) == sorted(r["path"] for r in split)
+    assert all(
+        r["true_label"] == dict((s["path"], s["label"]) for s in split)[r["path"]] for r in predictions
+    )
+    correct = sum(r["true_label"] == r["predicted_label"] for r in predictions)
+    assert metrics["accuracy"] == pytest.approx(correct / len(predictions), abs=1e-6)
+    assert all(r["top1"] == r["predicted_label"] for r in predictions)
+    assert all(float(r["top1_prob"]) >= float(r["top5_prob"]) for r in predictions)
+
+    report = read_csv(trained_run / "classification_report.csv")
+    names = sorted({s["label"] for s in split})
+    assert [r["class"] for r in report] == [*names, "accuracy", "macro avg", "weighted avg"]
+    assert float(report[-2]["f1"]) == pytest.approx(metrics["f1_macro"], abs=1e-6)
+    assert "| macro avg |" in (trained_run / "classification_report.md").read_text()
+
+    matrix = read_csv(trained_run / "confusion_matrix.csv")
+    assert [r["true \\ predicted"] for r in matrix] == names
+    assert sum(int(v) for r in matrix for k, v in r.items() if k != "true \\ predicted") == len(predictions)
+    for png in ("confusion_matrix.png", "curves.png", "noise_robustness.png", "per_class_f1.png"):
+        assert (trained_run / png).stat().st_size > 10_000, png
+
+    noise = read_csv(trained_run / "noise_robustness.csv")
+    assert [float(r["sigma"]) for r in noise] == [0.0, 0.2]
+    assert float(noise[0]["accuracy"]) == pytest.approx(metrics["accuracy"], abs=1e-6)
+
+
+def test_noise_is_seeded_per_image_and_scaled_by_sigma() -> None:
+    gray = torch.full((3, 16, 16), 128, dtype=torch.uint8)
+    base = [(gray, 0, i) for i in range(4)]
+    noisy = NoisyDataset(base, sigma=0.1, seed=7)
+    first, again = noisy[2][0], NoisyDataset(base, sigma=0.1, seed=7)[2][0]
+    assert torch.equal(first, again)
+    assert not torch.equal(first, noisy[3][0])  # each image its own pattern
+    assert (first - 128 / 255).std().item() == pytest.approx(0.1, rel=0.15)
+    assert torch.equal(NoisyDataset(base, sigma=0.0)[1][0], gray.float() / 255)
+    stronger = NoisyDataset(base, sigma=0.2, seed=7)[2][0]
+    inside = (stronger > 0) & (stronger < 1)  # not clipped
+    assert inside.float().mean() > 0.9
+    assert torch.allclose((stronger - 128 / 255)[inside], 2 * (first - 128 / 255)[inside], atol=1e-5)
+
+
+def eval_config(tmp_path: Path, *overrides: str) -> DictConfig:
+    return compose_config(
+        "eval",
+        ["trainer.accelerator=cpu", "data.num_workers=0", "eval.noise_sigmas=[0,0.2]", *overrides],
+        tmp_path,
+    )
+
+
+def test_eval_reproduces_the_run_on_a_moved_copy_of_the_data(
+    trained_run: Path, tmp_path: Path, fish_root: Path
+) -> None:
+    moved = shutil.copytree(fish_root, tmp_path / "moved")
+    ckpt = next((trained_run / "checkpoints").glob("epoch*.ckpt"))
+    cfg = eval_config(tmp_path, f"ckpt_path={ckpt}", f"data.root={moved}")
+    evaluate_checkpoint(cfg)
+    out = tmp_path / "run"
+    original, again = (json.loads((d / "metrics.json").read_text()) for d in (trained_run, out))
+    for key in ("accuracy", "f1_macro", "precision_weighted", "num_samples", "noise_0.2/accuracy"):
+        assert again[key] == pytest.approx(original[key], abs=1e-6), key
+    assert read_csv(out / "predictions.csv") == read_csv(trained_run / "predictions.csv")
+
+
+@pytest.fixture
+def broken(trained_run: Path, tmp_path: Path) -> Callable[[str], Path]:
+    """A copy of the trained run folder, damaged in one way."""
+
+    def make(kind: str) -> Path:
+        run = shutil.copytree(trained_run, tmp_path / f"copy-{kind}")
+        ckpt = run / "checkpoints" / "last.ckpt"
+        if kind == "not_fgclass":
+            torch.save({"state_dict": {"w": torch.zeros(1)}}, ckpt)
+        elif kind == "classes":
+            checkpoint = torch.load(ckpt, weights_only=True)
+            checkpoint["hyper_parameters"]["class_names"][0] = "Goldfish"
+            torch.save(checkpoint, ckpt)
+        elif kind == "missing_files":
+            rows = read_csv(run / "splits.csv")
+            rows[0]["path"] = "Trout/Trout/gone.png"
+            with (run / "splits.csv").open("w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+        return ckpt
+
+    return make
+
+
+@pytest.mark.parametrize(
+    ("kind", "error", "message"),
+    [
+        ("not_fgclass", CheckpointError, "not an fgclass checkpoint"),
+        ("classes", CheckpointError, "only in the checkpoint \\['Goldfish'\\]"),
+        ("missing_files", DataError, "missing under"),
+    ],
+)
+def test_eval_bad_inputs(
+    broken: Callable[[str], Path], tmp_path: Path, kind: str, error: type, message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        evaluate_checkpoint(eval_config(tmp_path, f"ckpt_path={broken(kind)}"))
+
+
+def test_eval_missing_checkpoint(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="not found"):
+        evaluate_checkpoint(eval_config(tmp_path, f"ckpt_path={tmp_path / 'nope.ckpt'}"))

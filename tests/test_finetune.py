@@ -1,0 +1,285 @@
+"""Freeze/unfreeze strategies under a real Trainer: what trains when, at which learning rate,
+BatchNorm state of frozen parts, scheduler consistency, and resuming mid-run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from fgclass.data import FishDataModule
+from fgclass.evaluation.tensorboard import read_scalars
+from fgclass.finetune import Finetuning
+from fgclass.models import Classifier
+
+STAGES = ["stem", "layer1", "layer2", "layer3", "layer4"]
+PLATEAU_ALWAYS = {  # never sees an improvement of 10: reduces every epoch after the first
+    "scheduler": {
+        "_target_": "torch.optim.lr_scheduler.ReduceLROnPlateau",
+        "mode": "max",
+        "factor": 0.5,
+        "patience": 0,
+        "threshold": 10.0,
+        "threshold_mode": "abs",
+        "min_lr": [0.0],  # the list form is what breaks when groups are added later
+    },
+    "monitor": "val/acc",
+}
+
+
+class Probe(Callback):
+    """Records, at the first batch of every epoch, what trains and at which learning rate."""
+
+    def __init__(self) -> None:
+        self.epochs: dict[int, dict[str, Any]] = {}
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: Classifier, batch: Any, batch_idx: int
+    ) -> None:
+        if batch_idx:
+            return
+        params = pl_module.stage_parameters()
+        bns = {
+            stage: [
+                m.training
+                for n, m in pl_module.backbone.named_modules()
+                if isinstance(m, _BatchNorm) and f"{n}.".startswith(tuple(pl_module.stages[stage]))
+            ]
+            for stage in STAGES
+        }
+        optimizer = trainer.optimizers[0]
+        self.epochs[trainer.current_epoch] = {
+            "grad": {s: all(p.requires_grad for p in params[s]) for s in STAGES},
+            "bn_train": {s: all(flags) for s, flags in bns.items()},
+            "bn_eval": {s: not any(flags) for s, flags in bns.items()},
+            "lrs": {g["name"]: g["lr"] for g in optimizer.param_groups},
+            "in_optimizer": {id(p) for g in optimizer.param_groups for p in g["params"]},
+            "frozen": set(pl_module.frozen_stages),
+        }
+
+
+@pytest.fixture
+def datamodule(fish_root: Path, tmp_path: Path) -> FishDataModule:
+    dm = FishDataModule(
+        fish_root, output_dir=tmp_path / "data", image_size=32, resize_size=36, batch_size=16, num_workers=0
+    )
+    dm.setup()
+    return dm
+
+
+def make_model(dm: FishDataModule, **kwargs: Any) -> Classifier:
+    L.seed_everything(0)
+    return Classifier(
+        dm.num_classes, dm.class_names, backbone="resnet18", weights=None, channels_last=False, **kwargs
+    )
+
+
+def fit(
+    model: Classifier,
+    dm: FishDataModule,
+    callbacks: list[Callback],
+    max_epochs: int,
+    tmp_path: Path,
+    ckpt_path: str | None = None,
+    strategy: str = "auto",
+) -> L.Trainer:
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        strategy=strategy,
+        max_epochs=max_epochs,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        num_sanity_val_steps=0,
+        callbacks=[*callbacks, LearningRateMonitor(logging_interval="epoch")],
+        logger=TensorBoardLogger(tmp_path, name="tb", version=""),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(model, datamodule=dm, ckpt_path=ckpt_path)
+    return trainer
+
+
+def lr_log(tmp_path: Path) -> dict[str, list[float]]:
+    return {k: v for k, v in read_scalars(tmp_path / "tb").items() if k.startswith("lr")}
+
+
+def test_head_only_freezes_backbone_weights_and_batchnorm_statistics(
+    datamodule: FishDataModule, tmp_path: Path
+) -> None:
+    model = make_model(datamodule)
+    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    head_before = [p.clone() for p in model.head.parameters()]
+    probe = Probe()
+    fit(model, datamodule, [Finetuning(freeze_backbone=True), probe], 2, tmp_path)
+
+    after = model.backbone.state_dict()
+    changed = [k for k, v in before.items() if not torch.equal(v, after[k])]
+    assert changed == []  # neither weights nor BN running_mean/var/num_batches_tracked moved
+    assert any(not torch.equal(a, b) for a, b in zip(head_before, model.head.parameters()))
+    for record in probe.epochs.values():
+        assert not any(record["grad"].values())
+        assert all(record["bn_eval"].values())
+        assert record["lrs"] == {"head": pytest.approx(1e-3)}
+    assert {id(p) for p in model.head.parameters()} == probe.epochs[1]["in_optimizer"]
+
+
+def test_full_trains_everything_from_the_start(datamodule: FishDataModule, tmp_path: Path) -> None:
+    model = make_model(datamodule)
+    probe = Probe()
+    fit(model, datamodule, [probe], 1, tmp_path)
+    record = probe.epochs[0]
+    assert all(record["grad"].values()) and all(record["bn_train"].values())
+    assert set(record["lrs"]) == {"head", *(f"backbone.{s}" for s in STAGES)}
+
+
+def test_two_stage_switches_phase_and_learning_rates(datamodule: FishDataModule, tmp_path: Path) -> None:
+    model = make_model(datamodule)
+    probe = Probe()
+    phases = [{"epoch": 1, "unfreeze": "all", "lr": 1e-5, "head_lr": 1e-5}]
+    fit(model, datamodule, [Finetuning(phases=phases), probe], 3, tmp_path)
+
+    assert not any(probe.epochs[0]["grad"].values())
+    assert probe.epochs[0]["lrs"] == {"head": pytest.approx(1e-3)}
+    for epoch in (1, 2):
+        assert all(probe.epochs[epoch]["grad"].values()) and all(probe.epochs[epoch]["bn_train"].values())
+        assert list(probe.epochs[epoch]["lrs"].values()) == pytest.approx([1e-5] * (1 + len(STAGES)))
+        assert len(probe.epochs[epoch]["lrs"]) == 1 + len(STAGES)
+    # what was logged says the same, epoch by epoch
+    logged = lr_log(tmp_path)
+    assert logged["lr-Adam/head"] == pytest.approx([1e-3, 1e-5, 1e-5])
+    assert logged["lr-Adam/backbone.layer1"] == pytest.approx([1e-5, 1e-5])
+
+
+def test_gradual_unfreezes_top_down_and_keeps_frozen_batchnorm_in_eval(
+    datamodule: FishDataModule, tmp_path: Path
+) -> None:
+    model = make_model(datamodule)
+    probe = Probe()
+    phases = [{"epoch": 1, "unfreeze": 1, "lr": 1e-4}, {"epoch": 2, "unfreeze": ["layer3"], "lr": 5e-5}]
+    fit(model, datamodule, [Finetuning(phases=phases), probe], 3, tmp_path)
+
+    trainable = {e: [s for s, ok in r["grad"].items() if ok] for e, r in probe.epochs.items()}
+    assert trainable == {0: [], 1: ["layer4"], 2: ["layer3", "layer4"]}
+    assert probe.epochs[2]["bn_train"]["layer4"] and probe.epochs[2]["bn_train"]["layer3"]
+    assert all(probe.epochs[2]["bn_eval"][s] for s in ("stem", "layer1", "layer2"))
+    assert probe.epochs[2]["lrs"] == pytest.approx(
+        {"head": 1e-3, "backbone.layer4": 1e-4, "backbone.layer3": 5e-5}
+    )
+
+
+def test_plateau_scheduler_covers_groups_added_by_unfreezing(
+    datamodule: FishDataModule, tmp_path: Path
+) -> None:
+    model = make_model(datamodule, schedulers={"plateau": PLATEAU_ALWAYS})
+    probe = Probe()
+    trainer = fit(
+        model, datamodule, [Finetuning(phases=[{"epoch": 1, "unfreeze": 1, "lr": 1e-4}]), probe], 3, tmp_path
+    )
+    plateau = trainer.lr_scheduler_configs[0].scheduler
+    assert len(plateau.min_lrs) == len(trainer.optimizers[0].param_groups) == 2
+    # halved after epochs 1 and 2 (epoch 0 sets the best): the group added at epoch 1 too
+    final = {g["name"]: g["lr"] for g in trainer.optimizers[0].param_groups}
+    assert final == pytest.approx({"head": 1e-3 / 4, "backbone.layer4": 1e-4 / 4})
+
+
+def test_lambda_scheduler_applies_to_late_groups(datamodule: FishDataModule, tmp_path: Path) -> None:
+    cosine = {
+        "scheduler": {
+            "_target_": "fgclass.models.schedulers.warmup_cosine",
+            "warmup_epochs": 0,
+            "max_epochs": 4,
+        }
+    }
+    model = make_model(datamodule, schedulers={"cosine": cosine})
+    fit(model, datamodule, [Finetuning(phases=[{"epoch": 1, "unfreeze": 1, "lr": 1e-3}])], 3, tmp_path)
+    logged = lr_log(tmp_path)
+    # the layer4 group starts at its base lr, then follows the same cosine factor as the head
+    assert logged["lr-Adam/backbone.layer4"][0] == pytest.approx(1e-3)
+    assert logged["lr-Adam/backbone.layer4"][1] == pytest.approx(logged["lr-Adam/head"][2])
+    assert logged["lr-Adam/head"][2] < 1e-3
+
+
+@pytest.mark.parametrize("resume_after", [1, 2])  # before and after the unfreezing epoch
+def test_resume_continues_in_the_right_phase(
+    datamodule: FishDataModule, tmp_path: Path, resume_after: int
+) -> None:
+    def strategy() -> Finetuning:
+        return Finetuning(phases=[{"epoch": 1, "unfreeze": "all", "lr": 1e-5, "head_lr": 2e-5}])
+
+    reference = Probe()
+    fit(make_model(datamodule), datamodule, [strategy(), reference], 3, tmp_path / "straight")
+
+    first = tmp_path / "first"
+    fit(
+        make_model(datamodule),
+        datamodule,
+        [strategy(), ModelCheckpoint(first, save_last=True)],
+        resume_after,
+        first,
+    )
+    resumed = Probe()
+    fit(
+        make_model(datamodule),
+        datamodule,
+        [strategy(), resumed],
+        3,
+        tmp_path / "second",
+        ckpt_path=str(first / "last.ckpt"),
+    )
+
+    for epoch in range(resume_after, 3):
+        got, want = resumed.epochs[epoch], reference.epochs[epoch]
+        assert got["grad"] == want["grad"] and got["bn_train"] == want["bn_train"]
+        assert got["lrs"] == pytest.approx(want["lrs"])
+        assert got["frozen"] == want["frozen"]
+
+
+def test_zero_lr_mode_keeps_frozen_stages_in_the_optimizer(
+    datamodule: FishDataModule, tmp_path: Path
+) -> None:
+    model = make_model(datamodule)
+    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    probe = Probe()
+    strategy = Finetuning(phases=[{"epoch": 2, "unfreeze": 1, "lr": 1e-3}], freeze_mode="zero_lr")
+    fit(model, datamodule, [strategy, probe], 3, tmp_path)
+
+    assert all(all(r["grad"].values()) for r in probe.epochs.values())  # requires_grad never changes
+    assert probe.epochs[0]["lrs"] == pytest.approx({"head": 1e-3, **{f"backbone.{s}": 0.0 for s in STAGES}})
+    assert probe.epochs[2]["lrs"]["backbone.layer4"] == pytest.approx(1e-3)
+    assert all(probe.epochs[1]["bn_eval"].values())
+    assert not probe.epochs[2]["bn_eval"]["layer4"]
+    after = model.backbone.state_dict()
+    untouched = [k for k in before if not k.startswith("layer4.")]
+    assert all(torch.equal(before[k], after[k]) for k in untouched)
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("layer4."))
+
+
+def test_auto_mode_uses_zero_lr_under_ddp(datamodule: FishDataModule, tmp_path: Path) -> None:
+    model = make_model(datamodule)
+    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    strategy = Finetuning(freeze_mode="auto")
+    fit(model, datamodule, [strategy], 1, tmp_path, strategy="ddp")
+    assert strategy.zero_lr
+    after = model.backbone.state_dict()
+    assert all(torch.equal(before[k], after[k].cpu()) for k in before)
+
+
+def test_unknown_stage_names_are_reported(datamodule: FishDataModule, tmp_path: Path) -> None:
+    from fgclass.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"layer5.*stages are"):
+        fit(
+            make_model(datamodule),
+            datamodule,
+            [Finetuning(phases=[{"epoch": 1, "unfreeze": ["layer5"], "lr": 1e-4}])],
+            1,
+            tmp_path,
+        )

@@ -1,0 +1,116 @@
+"""Backbone registry, local weights files, heads, losses and checkpoint loading outside Hydra."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+
+from fgclass.errors import CheckpointError, ConfigError
+from fgclass.models import Classifier, available_backbones, create_backbone
+from fgclass.models.losses import FocalLoss, build_loss
+
+SMALL_VIT = {"image_size": 32}
+
+
+@pytest.mark.parametrize("name", available_backbones())
+def test_backbone_stages_partition_parameters(name: str) -> None:
+    kwargs = SMALL_VIT if name.startswith("vit") else {}
+    net = create_backbone(name, None, **kwargs)
+    owners: dict[str, list[str]] = {}
+    for param_name, _ in net.model.named_parameters():
+        owners[param_name] = [
+            stage for stage, prefixes in net.stages.items() if any(param_name.startswith(p) for p in prefixes)
+        ]
+    assert all(len(stages) == 1 for stages in owners.values()), {
+        k: v for k, v in owners.items() if len(v) != 1
+    }
+    with torch.no_grad():
+        features = net.model.eval()(torch.rand(2, 3, 32, 32))
+    assert features.shape == (2, net.num_features)
+
+
+def test_registry_lists_the_studies_backbones() -> None:
+    assert {
+        "resnet18",
+        "resnet34",
+        "resnet50",
+        "resnet101",
+        "efficientnet_b0",
+        "convnext_tiny",
+        "vit_b_16",
+    } <= set(available_backbones())
+
+
+def test_unknown_backbone_and_weights_names_are_clear() -> None:
+    with pytest.raises(ConfigError, match=r"Available: .*resnet50"):
+        create_backbone("resnet5O")
+    with pytest.raises(ConfigError, match="IMAGENET1K_V2"):
+        create_backbone("resnet50", "IMAGENET_V9")
+
+
+def test_local_weights_file_round_trip(tmp_path: Path) -> None:
+    reference = torchvision.models.resnet18(num_classes=1000).eval()
+    path = tmp_path / "resnet18.pth"
+    torch.save(reference.state_dict(), path)
+    net = create_backbone("resnet18", str(path))
+    reference.fc = torch.nn.Identity()
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(net.model.eval()(x), reference(x))
+
+    # a backbone-only state dict (no classifier keys), e.g. saved from fgclass, loads too
+    torch.save(net.model.state_dict(), tmp_path / "backbone.pt")
+    again = create_backbone("resnet18", str(tmp_path / "backbone.pt"))
+    with torch.no_grad():
+        assert torch.equal(again.model.eval()(x), reference(x))
+
+
+def test_mismatched_weights_file_lists_keys(tmp_path: Path) -> None:
+    path = tmp_path / "resnet50.pth"
+    torch.save(torchvision.models.resnet50().state_dict(), path)
+    with pytest.raises(CheckpointError) as error:
+        create_backbone("resnet18", str(path))
+    message = str(error.value)
+    assert "does not fit" in message and "unexpected" in message and "wrong shape" in message
+    assert "layer1.0.conv3.weight" in message  # a resnet50-only key, named
+
+
+def test_unreadable_weights_file(tmp_path: Path) -> None:
+    path = tmp_path / "notes.pth"
+    path.write_text("not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot load"):
+        create_backbone("resnet18", str(path))
+    with pytest.raises(CheckpointError, match="not found"):
+        create_backbone("resnet18", str(tmp_path / "missing.pth"))
+
+
+def test_head_options() -> None:
+    model = Classifier(
+        num_classes=4, backbone="resnet18", weights=None, head={"hidden_dim": 16, "dropout": 0.1}
+    )
+    linears = [m for m in model.head if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(512, 16), (16, 4)]
+
+
+def test_focal_loss_matches_definition() -> None:
+    logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]])
+    target = torch.tensor([0, 2])
+    p = logits.softmax(1)[torch.arange(2), target]
+    expected = (-((1 - p) ** 2) * p.log()).mean()
+    assert torch.allclose(FocalLoss(gamma=2.0)(logits, target), expected)
+    assert torch.allclose(build_loss("focal", gamma=0.0)(logits, target), F.cross_entropy(logits, target))
+    with pytest.raises(ConfigError, match="focal"):
+        build_loss("hinge")
+
+
+def test_input_normalisation_accepts_uint8_and_unit_floats() -> None:
+    model = Classifier(num_classes=3, backbone="resnet18", weights=None).eval()
+    images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    with torch.no_grad():
+        assert torch.allclose(model(images), model(images.float() / 255), atol=1e-5)
+        features = model.features(images)
+        assert torch.allclose(model(features), model(images), atol=1e-5)  # 2-D input = features

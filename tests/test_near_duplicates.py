@@ -1,0 +1,219 @@
+"""Near-duplicate hashing, grouping, caching and group-aware splitting, on real image files."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from hydra.utils import instantiate
+from PIL import Image
+
+from fgclass.data.duplicates import DEFAULT_THRESHOLD, group_near_duplicates, near_duplicate_pairs
+from fgclass.data.scan import dihedral_hashes, dihedral_variants, scan_images
+from fgclass.data.sources import find_folder_images
+from fgclass.data.splits import SPLITS, SplitConfig, assign_splits
+from fgclass.data.synthetic import draw_image
+
+from .photo_copies import VARIANTS, photo_of, write_photo_copies
+
+CLASSES = ("ADONIS", "MONARCH", "Sea Bass")
+
+
+def _partition(keys: list) -> set[frozenset[int]]:
+    members = defaultdict(set)
+    for i, key in enumerate(keys):
+        members[key].add(i)
+    return {frozenset(m) for m in members.values()}
+
+
+def test_copies_are_grouped_and_different_photos_are_not(tmp_path: Path) -> None:
+    root = write_photo_copies(tmp_path, CLASSES, photos_per_class=4, variants=list(VARIANTS))
+    images = find_folder_images(root)
+    scan = scan_images(images.root, images.paths, workers=2)  # 120 files: the process pool path
+    assert not scan.errors
+
+    groups = group_near_duplicates(scan.hashes, DEFAULT_THRESHOLD)
+
+    truth = [photo_of(p) for p in images.paths]
+    assert _partition(groups.tolist()) == _partition(truth)
+    # flips and 90° rotations of a lossless copy hash identically
+    index = {p: i for i, p in enumerate(images.paths)}
+    pair = sorted((index["MONARCH/p002_orig.png"], index["MONARCH/p002_rot90.png"]))
+    assert (*pair, 0) in set(near_duplicate_pairs(scan.hashes, 0))
+
+
+def _brute_force_pairs(hashes: np.ndarray, threshold: int) -> set[tuple[int, int, int]]:
+    found = set()
+    for i in range(len(hashes)):
+        for j in range(i + 1, len(hashes)):
+            distance = min(
+                sum(bin(int(a) ^ int(b)).count("1") for a, b in zip(hashes[i, 0], hashes[j, k]))
+                for k in range(8)
+            )
+            if distance <= threshold:
+                found.add((i, j, distance))
+    return found
+
+
+def test_pairs_match_a_brute_force_search_across_chunks() -> None:
+    rng = np.random.default_rng(3)
+    hashes = rng.integers(0, 2**63, (150, 8, 4), dtype=np.uint64)  # more rows than one 64-row chunk
+    hashes[120] = hashes[3][[4, 5, 6, 7, 0, 1, 2, 3]]  # a mirrored copy of image 3
+    hashes[140, :, 1] = hashes[70, :, 1]
+    hashes[140, :, 0] = hashes[70, :, 0] ^ np.uint64(0b1011)  # 3 bits away from image 70
+    hashes[140, :, 2:] = hashes[70, :, 2:]
+
+    expected = {(3, 120, 0), (70, 140, 3)}
+    assert set(near_duplicate_pairs(hashes, 10)) == _brute_force_pairs(hashes, 10) == expected
+    assert set(near_duplicate_pairs(hashes[:90], 110)) == _brute_force_pairs(hashes[:90], 110)
+
+
+def test_scan_cache_hits_skip_reading_the_file(tmp_path: Path) -> None:
+    root = write_photo_copies(tmp_path / "data", CLASSES, photos_per_class=2, variants=["orig"])
+    images = find_folder_images(root)
+    cache = tmp_path / "cache" / "scan.json"
+    first = scan_images(images.root, images.paths, cache, workers=1)
+    assert cache.is_file() and not first.errors
+
+    # Garble a file but keep its size and mtime: a cache hit must not even read it.
+    victim = root / images.paths[0]
+    stat = victim.stat()
+    victim.write_bytes(b"\0" * stat.st_size)
+    os.utime(victim, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    cached = scan_images(images.root, images.paths, cache, workers=1)
+    assert cached.records == first.records
+
+    # A new modification time is a cache miss: this file alone is decoded again, and found broken.
+    os.utime(victim, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    rescanned = scan_images(images.root, images.paths, cache, workers=1)
+    assert list(rescanned.errors) == [images.paths[0]]
+    assert rescanned.records[1:] == first.records[1:]
+
+
+def _targets_hold(labels: np.ndarray, splits: np.ndarray, config: SplitConfig, name: str) -> bool:
+    mine = splits[labels == name]
+    return all(abs((mine == s).sum() - len(mine) * f) <= 1 for s, f in zip(SPLITS, config.fractions))
+
+
+def _within_one_possible(sizes: np.ndarray, fractions: np.ndarray) -> bool:
+    """Brute force over every placement: can whole groups give each split its share within one image?"""
+    choice = np.array(list(itertools.product(range(len(SPLITS)), repeat=len(sizes))))
+    counts = np.stack([(choice == k) @ sizes for k in range(len(SPLITS))], axis=1)
+    return bool((np.abs(counts - sizes.sum() * fractions) <= 1).all(axis=1).any())
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_grouped_split_keeps_groups_whole_and_class_shares_within_one_image_where_possible(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    config = SplitConfig(val=0.15, test=0.15, seed=seed)
+    labels, groups, possible, group_ids = [], [], {}, itertools.count()
+    for name in "abcde":
+        sizes = rng.choice([1, 1, 2, 3, 4], size=int(rng.integers(6, 11)))  # like copies of photos
+        possible[name] = _within_one_possible(sizes, config.fractions)
+        for size in sizes:
+            groups += [next(group_ids)] * size
+            labels += [name] * size
+    labels, groups = np.array(labels), np.array(groups)
+
+    splits = assign_splits(labels, groups, config)
+
+    for g in np.unique(groups):
+        assert len(set(splits[groups == g])) == 1
+    assert sum(possible.values()) >= 3  # the check below is not vacuous
+    for name in possible:
+        assert _targets_hold(labels, splits, config, name) or not possible[name]
+
+
+def test_ungrouped_split_hits_the_targets_exactly() -> None:
+    labels = np.repeat(["a", "b", "c"], [40, 23, 17])
+    splits = assign_splits(labels, None, SplitConfig(val=0.1, test=0.2, seed=1))
+    # largest remainder: b = 16.1/2.3/4.6 -> 16/2/5, c = 11.9/1.7/3.4 -> 12/2/3
+    for name, expected in (("a", [28, 4, 8]), ("b", [16, 2, 5]), ("c", [12, 2, 3])):
+        assert [(splits[labels == name] == s).sum() for s in SPLITS] == expected
+
+
+@pytest.mark.parametrize("grouped", [True, False])
+def test_data_module_split_never_puts_copies_of_a_photo_in_two_splits(
+    tmp_path: Path, train_config, grouped: bool
+) -> None:
+    variants = ["orig", "rot90", "fliplr", "jpeg"]
+    root = write_photo_copies(tmp_path / "fish", CLASSES, photos_per_class=12, variants=variants)
+    cfg = train_config("data=fish", f"data.root={root}", f"data.split.group_near_duplicates={grouped}")
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+
+    with datamodule.splits_path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    splits_of_photo, groups_of_photo = defaultdict(set), defaultdict(set)
+    for row in rows:
+        splits_of_photo[photo_of(row["path"])].add(row["split"])
+        groups_of_photo[photo_of(row["path"])].add(row["group"])
+    straddling = [photo for photo, splits in splits_of_photo.items() if len(splits) > 1]
+    if grouped:
+        assert straddling == []
+        assert all(len(ids) == 1 for ids in groups_of_photo.values())
+        assert len({row["group"] for row in rows}) == len(splits_of_photo) == len(CLASSES) * 12
+    else:  # the leak that grouping prevents: a random split separates copies of most photos
+        assert len(straddling) > len(splits_of_photo) // 2
+
+
+def test_lossless_flips_and_rotations_of_a_non_square_image_hash_identically() -> None:
+    image = draw_image(2, 6, 80, np.random.default_rng(5))[:45, :71]  # sides not multiples of 32
+    hashes = np.stack(
+        [dihedral_hashes(Image.fromarray(np.ascontiguousarray(v))) for v in dihedral_variants(image)]
+    )
+    assert sorted(d for _, _, d in near_duplicate_pairs(hashes, 256)) == [0] * 28
+
+
+def _fish_like(seed: int, size: int = 96) -> np.ndarray:
+    """An elongated 'fish' on a gradient background: a picture with a dominant orientation."""
+    rng = np.random.default_rng(seed)
+    _, xx = np.mgrid[:size, :size]
+    image = np.dstack([40 + 60 * xx / size + rng.normal(0, 4, (size, size))] * 3).astype(np.float32)
+    centre = (int(size / 2 + rng.integers(-6, 7)), int(size / 2 + rng.integers(-6, 7)))
+    axes = (int(rng.integers(26, 34)), int(rng.integers(7, 11)))
+    cv2.ellipse(
+        image,
+        centre,
+        axes,
+        float(rng.uniform(0, 180)),
+        0,
+        360,
+        tuple(float(c) for c in rng.uniform(120, 250, 3)),
+        -1,
+    )
+    cv2.circle(image, centre, 3, (10, 10, 10), -1)  # an eye off the axis' middle: not symmetric
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def _turn(image: np.ndarray, degrees: float) -> np.ndarray:
+    """Rotate by any angle within the same canvas, corners black (as the fish dataset's copies)."""
+    centre = ((image.shape[1] - 1) / 2, (image.shape[0] - 1) / 2)
+    return cv2.warpAffine(image, cv2.getRotationMatrix2D(centre, degrees, 1.0), image.shape[1::-1])
+
+
+def test_copies_rotated_by_any_angle_are_grouped(tmp_path: Path) -> None:
+    files = {}
+    for photo in range(6):
+        image = _fish_like(photo)
+        for name, copy in (
+            ("orig", image),
+            ("rot37", _turn(image, 37)),
+            ("mirror_rot113", _turn(image[:, ::-1], 113)),
+        ):
+            files[f"fish/p{photo}_{name}.png"] = copy
+    for path, image in files.items():
+        (tmp_path / path).parent.mkdir(exist_ok=True)
+        cv2.imwrite(str(tmp_path / path), image)
+    paths = sorted(files)
+    scan = scan_images(tmp_path, paths)
+    groups = group_near_duplicates(scan.hashes, DEFAULT_THRESHOLD)
+    assert _partition(groups.tolist()) == _partition([p.split("_")[0] for p in paths])
+    # the flip/90°-rotation hashes alone do not see these copies
+    assert not list(near_duplicate_pairs(scan.hashes[:, :8], DEFAULT_THRESHOLD))

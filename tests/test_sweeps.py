@@ -1,0 +1,166 @@
+"""Real Hydra multiruns on tiny synthetic data: run folders, the automatic report, failures."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fgclass.report import main as report_main
+
+from .conftest import CONF_DIR, FAST
+
+REPO = CONF_DIR.parent
+
+
+def start_multirun(tmp_path: Path, fish_root: Path, *overrides: str) -> subprocess.Popen:
+    """Launch ``python -m fgclass.train`` in multirun mode, with outputs and caches under tmp_path."""
+    args = [
+        *FAST,
+        f"paths.root_dir={tmp_path}",
+        f"data.root={fish_root}",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=1",
+        "eval.noise_sigmas=[0,0.3]",
+        "hydra/job_logging=disabled",
+        "model=resnet18",
+        *overrides,
+    ]
+    return subprocess.Popen(
+        [sys.executable, "-m", "fgclass.train", "--multirun", *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen) -> tuple[int, str]:
+    output, _ = process.communicate(timeout=600)
+    return process.returncode, output
+
+
+def sweep_folder(tmp_path: Path) -> Path:
+    (folder,) = tmp_path.glob("outputs/multiruns/*/*")
+    return folder
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_data_fraction_sweep(tmp_path: Path, fish_root: Path) -> None:
+    code, output = finish(start_multirun(tmp_path, fish_root, "sweep=data_fraction", "seed=0"))
+    assert code == 0, output
+    folder = sweep_folder(tmp_path)
+    jobs = sorted(p for p in folder.iterdir() if p.is_dir())
+    # readable run names: the swept value is in the folder name TensorBoard shows
+    assert [j.name.split("_", 1)[0] for j in jobs] == ["0", "1", "2"]
+    assert [j.name for j in jobs] == [
+        "0_data.train_fraction=1.0,seed=0",
+        "1_data.train_fraction=0.5,seed=0",
+        "2_data.train_fraction=0.25,seed=0",
+    ]
+    splits = {}
+    for job in jobs:  # every run has its own everything
+        for name in ("splits.csv", "metrics.json", "checkpoints/last.ckpt"):
+            assert (job / name).is_file(), (job, name)
+        assert list((job / "tensorboard").glob("events.out.tfevents.*"))
+        splits[job] = read_csv(job / "splits.csv")
+    fixed = [
+        {(r["path"], r["split"]) for r in rows if r["split"] in ("val", "test")} for rows in splits.values()
+    ]
+    assert fixed[0] == fixed[1] == fixed[2]  # val/test never change with the fraction
+    train_sizes = [sum(r["split"] == "train" for r in rows) for rows in splits.values()]
+    assert train_sizes[0] > train_sizes[1] > train_sizes[2]
+
+    report = read_csv(folder / "report.csv")
+    assert [r["data.train_fraction"] for r in report] == ["1.0", "0.5", "0.25"]
+    assert {"runs", "accuracy_mean", "accuracy_std", "f1_macro_mean", "noise_0.3_acc_mean"} <= set(report[0])
+    assert all(r["runs"] == "1" for r in report)
+    assert (folder / "report_data.train_fraction.png").is_file()
+    assert "| data.train_fraction | runs | accuracy |" in (folder / "report.md").read_text()
+
+
+def test_concurrent_sweeps_with_a_failure_keep_apart(tmp_path: Path, fish_root: Path) -> None:
+    strategies = start_multirun(
+        tmp_path / "a", fish_root, "finetune=head_only,two_stage", "trainer.max_epochs=2"
+    )
+    failing = start_multirun(tmp_path / "b", fish_root, "data.train_fraction=1.0,7")  # 7 is invalid
+    (code_a, out_a), (code_b, out_b) = finish(strategies), finish(failing)
+
+    assert code_a == 0, out_a
+    folder_a = sweep_folder(tmp_path / "a")
+    report = read_csv(folder_a / "report.csv")
+    assert [r["finetune"] for r in report] == ["head_only", "two_stage"]
+    assert all(float(r["accuracy_mean"]) >= 0 for r in report)
+
+    assert code_b == 1, out_b  # a failed run makes the sweep exit non-zero, after reporting
+    folder_b = sweep_folder(tmp_path / "b")
+    assert folder_b.name != folder_a.name  # started together, still apart
+    report = read_csv(folder_b / "report.csv")
+    good = [r for r in report if not r["failed"]]
+    bad = [r for r in report if r["failed"]]
+    assert [r["data.train_fraction"] for r in good] == ["1.0"] and float(good[0]["accuracy_mean"]) >= 0
+    assert (
+        len(bad) == 1
+        and bad[0]["failed"] == "1_data.train_fraction=7"
+        and "must be in (0, 1]" in bad[0]["error"]
+    )
+    assert "1 failed run" in (folder_b / "report.md").read_text()
+    assert (folder_b / bad[0]["failed"] / "error.txt").is_file()
+
+    # the report can be re-run by hand
+    assert report_main([str(folder_b)]) == 1
+    assert report_main([str(tmp_path / "b" / "outputs")]) == 1  # no runs directly inside: clear message
+
+
+def test_sweep_configs_compose(tmp_path: Path) -> None:
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    expected = {
+        "finetune_strategies": {"finetune": "head_only,two_stage,gradual,full"},
+        "data_fraction": {"data.train_fraction": "1.0,0.5,0.25"},
+        "noise_augment": {"augment": "none,butterfly_paper"},
+        "augmentations": {"augment": "none,basic,butterfly_paper,strong"},
+        "backbones": {"model": "resnet18,resnet50"},
+    }
+    for sweep, params in expected.items():
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose("train", overrides=[f"sweep={sweep}"], return_hydra_config=True)
+        assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
+        for key, value in params.items():
+            assert cfg.hydra.sweeper.params[key] == value
+        assert cfg.hydra.sweeper.params.seed == "0,1,2"
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=["hparams_search=optuna"], return_hydra_config=True)
+    assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper")
+    assert set(cfg.hydra.sweeper.params) == {
+        "model.optimizer.lr",
+        "model.optimizer.weight_decay",
+        "model.head.dropout",
+    }
+    assert cfg.hydra.sweeper.direction == "maximize" and cfg.optimized_metric == "val/acc"
+
+
+@pytest.mark.slow
+def test_optuna_search_runs(tmp_path: Path, fish_root: Path) -> None:
+    code, output = finish(
+        start_multirun(
+            tmp_path,
+            fish_root,
+            "hparams_search=optuna",
+            "hydra.sweeper.n_trials=2",
+            "hydra.sweeper.sampler.n_startup_trials=2",
+        )
+    )
+    assert code == 0, output
+    assert len(read_csv(sweep_folder(tmp_path) / "report.csv")) == 2

@@ -1,0 +1,150 @@
+"""The training entry point: every experiment composes and runs; a real run leaves its files and
+TensorBoard logs; its checkpoint loads in plain Python."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tensorboard.backend.event_processing.event_accumulator import IMAGES, EventAccumulator
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+from fgclass.data.dataset import ImageDataset
+from fgclass.data.transforms import eval_transform
+from fgclass.evaluation.tensorboard import read_scalars
+from fgclass.models import Classifier
+from fgclass.train import train
+
+from .conftest import CONF_DIR
+
+REPO = CONF_DIR.parent
+EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+
+
+def test_the_studies_experiments_exist() -> None:
+    assert {"demo", "fish_head_only", "fish_finetune", "butterfly_head_only", "butterfly_finetune"} <= set(
+        EXPERIMENTS
+    )
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_runs_fast_dev_run(
+    experiment: str,
+    train_config: Callable[..., DictConfig],
+    fish_root: Path,
+    butterfly_root: Path,
+    tmp_path: Path,
+) -> None:
+    root = {"fish": fish_root, "butt": butterfly_root}.get(experiment[:4], tmp_path / "synthetic")
+    overrides = [f"experiment={experiment}", f"data.root={root}", "trainer.fast_dev_run=true"]
+    if experiment == "demo":
+        overrides.append("data.photos_per_class=3")
+    cfg = train_config(*overrides)
+    assert cfg.name == experiment
+    metrics = train(cfg)
+    assert "train/loss" in metrics
+    assert (tmp_path / "run" / "splits.csv").is_file()
+
+
+def test_study_protocols_are_encoded(train_config: Callable[..., DictConfig]) -> None:
+    fish = train_config("experiment=fish_finetune")
+    phase = fish.finetune.callback.phases[0]
+    assert (phase.epoch, phase.lr, phase.head_lr, fish.trainer.max_epochs) == (5, 1e-5, 1e-5, 15)
+    assert fish.model.optimizer.lr == 1e-3 and fish.data.split.val == fish.data.split.test == 0.1
+    butterfly = train_config("experiment=butterfly_finetune")
+    assert set(butterfly.model.schedulers) == {"step", "plateau"}
+    assert butterfly.model.schedulers.step.scheduler.step_size == 10
+    assert butterfly.model.schedulers.plateau.monitor == "val/acc"
+    assert butterfly.callbacks.early_stopping.monitor == "val/loss"
+    assert butterfly.callbacks.model_checkpoint.monitor == "val/loss"
+    names = [t._target_.split(".")[-1] for t in butterfly.data.augment.transforms]
+    assert names == [
+        "Resize",
+        "RandomResizedCrop",
+        "HorizontalFlip",
+        "VerticalFlip",
+        "Rotate",
+        "RandomBrightnessContrast",
+        "CoarseDropout",
+    ]
+
+
+def test_run_writes_results_and_tensorboard_logs(trained_run: Path) -> None:
+    for name in ("splits.csv", "run_config.yaml", "metrics.json", "predictions.csv", "checkpoints/last.ckpt"):
+        assert (trained_run / name).is_file(), name
+    scalars = read_scalars(trained_run / "tensorboard")
+    for tag in ("train/loss_epoch", "train/acc", "val/loss", "val/acc", "val/f1", "lr-Adam/head"):
+        assert len(scalars[tag]) == 2, tag  # one value per epoch
+    for tag in ("test/acc", "test/f1", "test/precision", "test/recall"):
+        assert len(scalars[tag]) == 1
+    events = EventAccumulator(str(trained_run / "tensorboard"), size_guidance={IMAGES: 0})
+    events.Reload()
+    assert {"train/augmented_samples", "test/confusion_matrix", "test/per_class_f1"} <= set(
+        events.Tags()[IMAGES]
+    )
+    # the HParams tab: run settings next to the final test metrics
+    start = HParamsPluginData.FromString(
+        events.SummaryMetadata("_hparams_/session_start_info").plugin_data.content
+    )
+    assert {"model.backbone", "finetune", "data.train_fraction", "seed"} <= set(
+        start.session_start_info.hparams
+    )
+    assert start.session_start_info.hparams["model.backbone"].string_value == "resnet50"
+    assert "test/accuracy" in scalars
+
+
+def test_checkpoint_loads_outside_hydra(trained_run: Path) -> None:
+    best = next((trained_run / "checkpoints").glob("epoch*.ckpt"))
+    model = Classifier.load_from_checkpoint(best, map_location="cpu").eval()
+    assert model.hparams.weights is None  # never re-fetches pretrained weights
+    with (trained_run / "predictions.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    data = OmegaConf.load(trained_run / "run_config.yaml").data
+    dataset = ImageDataset(
+        Path(data.root) / "Fish_Dataset",
+        [r["path"] for r in rows],
+        [0] * len(rows),
+        eval_transform(data.image_size, data.resize_size),
+    )
+    images = torch.stack([dataset[i][0] for i in range(len(dataset))])
+    with torch.no_grad():
+        predicted = model(images).argmax(1)
+    assert [model.class_names[i] for i in predicted] == [r["predicted_label"] for r in rows]
+
+
+@pytest.mark.parametrize(
+    ("override", "message", "error"),
+    [
+        ("data.root={tmp}/nowhere", "does not exist", "DataError"),
+        ("data.split.val=0.6", "must leave a training share", "ConfigError"),  # raised inside instantiate
+    ],
+)
+def test_cli_reports_bad_input_without_traceback(
+    tmp_path: Path, override: str, message: str, error: str
+) -> None:
+    extra = ["data.split.test=0.5"] if "split" in override else [f"data.root={tmp_path}"]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fgclass.train",
+            f"paths.root_dir={tmp_path}",
+            *extra,
+            override.format(tmp=tmp_path),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    output = result.stdout + result.stderr
+    assert message in output and "Traceback" not in output
+    errors = list(tmp_path.glob("outputs/runs/*/*/error.txt"))
+    assert len(errors) == 1 and errors[0].read_text().startswith(error)
