@@ -61,7 +61,7 @@ def run(args: Any, seed: int, cache: bool, tmp: Path) -> dict[str, Any]:
         "rest": statistics.median(rest),
         "total": watch.seconds,
         "val/acc": metrics["val/acc"],
-        "test/acc": metrics["test/acc"],
+        "test/acc": metrics["test/accuracy"],
     }
 
 

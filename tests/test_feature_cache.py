@@ -103,7 +103,7 @@ def test_two_stage_trains_on_features_until_the_backbone_unfreezes(train_config,
 def test_train_with_cache_features_tests_the_best_checkpoint(train_config, fish_root):
     cfg = train_config(f"data.root={fish_root}", *HEAD_ONLY, "trainer.max_epochs=2")
     metrics = train(cfg)
-    assert 0 <= metrics["test/acc"] <= 1 and "val/loss" in metrics
+    assert 0 <= metrics["test/accuracy"] <= 1 and "val/loss" in metrics
 
 
 @pytest.mark.parametrize(
