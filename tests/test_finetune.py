@@ -226,8 +226,9 @@ def test_resume_continues_in_the_right_phase(
         first,
     )
     resumed = Probe()
+    model = make_model(datamodule)
     fit(
-        make_model(datamodule),
+        model,
         datamodule,
         [strategy(), resumed],
         3,
@@ -240,6 +241,9 @@ def test_resume_continues_in_the_right_phase(
         assert got["grad"] == want["grad"] and got["bn_train"] == want["bn_train"]
         assert got["lrs"] == pytest.approx(want["lrs"])
         assert got["frozen"] == want["frozen"]
+    # the best val accuracy before the interruption still counts (sweepers optimise it)
+    saved = torch.load(first / "last.ckpt", weights_only=False)["state_dict"]["val_acc_best.max_value"]
+    assert model.val_acc_best.compute() >= saved
 
 
 def test_zero_lr_mode_keeps_frozen_stages_in_the_optimizer(

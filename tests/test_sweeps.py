@@ -148,7 +148,7 @@ def test_sweep_configs_compose(tmp_path: Path) -> None:
         "model.optimizer.weight_decay",
         "model.head.dropout",
     }
-    assert cfg.hydra.sweeper.direction == "maximize" and cfg.optimized_metric == "val/acc"
+    assert cfg.hydra.sweeper.direction == "maximize" and cfg.optimized_metric == "val/acc_best"
 
 
 @pytest.mark.slow

@@ -81,6 +81,8 @@ def test_run_writes_results_and_tensorboard_logs(trained_run: Path) -> None:
     scalars = read_scalars(trained_run / "tensorboard")
     for tag in ("train/loss_epoch", "train/acc", "val/loss", "val/acc", "val/f1", "lr-Adam/head"):
         assert len(scalars[tag]) == 2, tag  # one value per epoch
+    best_so_far = [max(scalars["val/acc"][: i + 1]) for i in range(2)]
+    assert scalars["val/acc_best"] == pytest.approx(best_so_far)  # what sweepers optimise
     for tag in ("test/acc", "test/f1", "test/precision", "test/recall"):
         assert len(scalars[tag]) == 1
     events = EventAccumulator(str(trained_run / "tensorboard"), size_guidance={IMAGES: 0})

@@ -10,7 +10,7 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
-from torchmetrics import MetricCollection
+from torchmetrics import MaxMetric, MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
     MulticlassF1Score,
@@ -89,6 +89,8 @@ class Classifier(L.LightningModule):
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_metrics = _eval_metrics(num_classes, "val/")
+        self.val_acc_best = MaxMetric()  # what sweepers optimise: the best epoch, not the last one
+        self.val_acc_best.persistent(True)  # a resumed run remembers the best before it
         self.test_metrics = _eval_metrics(num_classes, "test/")
         self.frozen_stages: set[str] = set()
         self.keep_frozen_in_optimizer = False
@@ -133,6 +135,12 @@ class Classifier(L.LightningModule):
         self.log("val/loss", self.criterion(logits, y), prog_bar=True, sync_dist=True)
         self.val_metrics(logits, y)
         self.log_dict(self.val_metrics, prog_bar=True)
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:  # a few batches of an untrained model: not an epoch
+            return
+        self.val_acc_best(self.val_metrics["acc"].compute())
+        self.log("val/acc_best", self.val_acc_best.compute())
 
     def on_test_epoch_start(self) -> None:
         self.test_outputs = []
