@@ -48,8 +48,9 @@ def test_registry_lists_the_studies_backbones() -> None:
 def test_unknown_backbone_and_weights_names_are_clear() -> None:
     with pytest.raises(ConfigError, match=r"Available: .*resnet50"):
         create_backbone("resnet5O")
-    with pytest.raises(ConfigError, match="IMAGENET1K_V2"):
+    with pytest.raises(ConfigError, match="IMAGENET1K_V2") as error:
         create_backbone("resnet50", "IMAGENET_V9")
+    assert str(error.value).count("DEFAULT") == 1
 
 
 def test_local_weights_file_round_trip(tmp_path: Path) -> None:

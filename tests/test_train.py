@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torchvision
 from omegaconf import DictConfig, OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import IMAGES, EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
@@ -19,9 +20,10 @@ from fgclass.data.dataset import ImageDataset
 from fgclass.data.transforms import eval_transform
 from fgclass.evaluation.tensorboard import read_scalars
 from fgclass.models import Classifier
+from fgclass.models.backbones import available_backbones
 from fgclass.train import train
 
-from .conftest import CONF_DIR
+from .conftest import CONF_DIR, compose_config
 
 REPO = CONF_DIR.parent
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
@@ -50,6 +52,15 @@ def test_every_experiment_runs_fast_dev_run(
     metrics = train(cfg)
     assert "train/loss" in metrics
     assert (tmp_path / "run" / "splits.csv").is_file()
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiments_take_every_registered_backbone(experiment: str, tmp_path: Path) -> None:
+    # `experiment=X model=Y` must not ask backbone Y for pretrained weights it does not have
+    for backbone in available_backbones():
+        model = compose_config("train", [f"experiment={experiment}", f"model={backbone}"], tmp_path).model
+        if model.weights is not None:
+            assert model.weights in torchvision.models.get_model_weights(model.backbone).__members__
 
 
 def test_study_protocols_are_encoded(train_config: Callable[..., DictConfig]) -> None:

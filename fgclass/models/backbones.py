@@ -160,12 +160,10 @@ def load_weights_file(model: nn.Module, path: str | Path, classifier: str) -> No
 
 def _pretrained(torchvision_name: str, weights: str) -> Any:
     available = torchvision.models.get_model_weights(torchvision_name)
-    if weights == "DEFAULT":
-        return available.DEFAULT
     try:
         return available[weights]
     except KeyError:
-        options = ", ".join(["DEFAULT", *available.__members__])
+        options = ", ".join(available.__members__)  # DEFAULT is among them, an alias of the best
         raise ConfigError(
             f"model.weights='{weights}' is neither a file path nor a torchvision weights name for "
             f"{torchvision_name}. Known names: {options}."
