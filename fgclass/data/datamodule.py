@@ -18,7 +18,7 @@ import albumentations as A
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, get_worker_info
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from fgclass.data.dataset import ImageDataset
 from fgclass.data.duplicates import group_near_duplicates_cached
@@ -229,6 +229,13 @@ class ImageClassificationDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", False, self.eval_batch_size)
+
+    def eval_loader(self, dataset: Dataset) -> DataLoader:
+        """A one-pass loader over any eval-time ``dataset`` (e.g. a split wrapped with noise),
+        in order, with this module's eval batch size and worker settings."""
+        return DataLoader(
+            dataset, batch_size=self.eval_batch_size, num_workers=self.num_workers, pin_memory=self.pin_memory
+        )
 
 
 class FishDataModule(ImageClassificationDataModule):

@@ -77,8 +77,7 @@ def evaluate(
             datamodule.datasets["test"],
             list(noise_sigmas),
             noise_seed,
-            batch_size=datamodule.eval_batch_size,
-            num_workers=datamodule.num_workers,
+            datamodule.eval_loader,
         )
         reports.write_noise_csv(out / reports.NOISE_FILE, noise)
         figure = plots.noise_figure(noise)

@@ -8,6 +8,8 @@ loader workers, so results repeat exactly and sigmas compare on equal terms.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -41,13 +43,13 @@ def noise_robustness(
     dataset: Dataset,
     sigmas: list[float],
     seed: int = 0,
-    batch_size: int = 32,
-    num_workers: int = 0,
+    loader: Callable[[Dataset], DataLoader] = DataLoader,
 ) -> list[dict[str, float]]:
-    """Accuracy and macro F1 on the image ``dataset`` for each noise ``sigma``."""
+    """Accuracy and macro F1 on the image ``dataset`` for each noise ``sigma``; ``loader`` makes the
+    loader of the noisy copy (e.g. the data module's ``eval_loader``)."""
     rows = []
     for sigma in sigmas:
-        noisy = DataLoader(NoisyDataset(dataset, sigma, seed), batch_size=batch_size, num_workers=num_workers)
+        noisy = loader(NoisyDataset(dataset, sigma, seed))
         outputs = trainer.predict(model, dataloaders=noisy)
         logits = torch.cat([o[0] for o in outputs])
         targets = torch.cat([o[1] for o in outputs])

@@ -167,12 +167,7 @@ class FeatureDataModule(L.LightningDataModule):
     def _compute(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Backbone features and labels of every image of ``split``, in dataset order (CPU tensors)."""
         dataset = self.images.datasets[split]
-        loader = DataLoader(
-            dataset,
-            batch_size=self.images.eval_batch_size,
-            num_workers=self.images.num_workers,
-            pin_memory=self.images.pin_memory,
-        )
+        loader = self.images.eval_loader(dataset)
         context = self.trainer.precision_plugin.forward_context if self.trainer is not None else nullcontext
         was_training = self.model.training
         self.model.eval()
