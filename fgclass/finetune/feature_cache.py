@@ -21,7 +21,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.strategies import ParallelStrategy
-from torch.utils.data import DataLoader
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
 from fgclass.data.datamodule import ImageClassificationDataModule
 from fgclass.errors import ConfigError
@@ -55,33 +55,6 @@ def frozen_epochs(images: ImageClassificationDataModule, callbacks: Sequence[L.C
     return epochs
 
 
-class FeatureBatches:
-    """Batches sliced from in-memory tensors, like a ``DataLoader`` without per-item work.
-
-    Shuffling draws from torch's global generator (seeded by ``seed_everything``).
-    """
-
-    def __init__(
-        self, features: torch.Tensor, labels: torch.Tensor, batch_size: int, shuffle: bool, drop_last: bool
-    ) -> None:
-        self.features = features
-        self.labels = labels
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.drop_last = drop_last
-
-    def __len__(self) -> int:
-        n = len(self.labels)
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
-
-    def __iter__(self) -> Iterator[Batch]:
-        n = len(self.labels)
-        order = torch.randperm(n) if self.shuffle else torch.arange(n)
-        for start in range(0, len(self) * self.batch_size, self.batch_size):
-            index = order[start : start + self.batch_size]
-            yield self.features[index], self.labels[index], index
-
-
 class FeaturesWhileFrozen:
     """A split's loader: cached features while the backbone is frozen, else the image loader's
     batches. Batch size, shuffling and ``drop_last`` (so the number of batches) are the same."""
@@ -99,7 +72,12 @@ class FeaturesWhileFrozen:
         cached = self.source.cached(self.split)
         if cached is None:
             return iter(self.images)
-        return iter(FeatureBatches(*cached, self.images.batch_size, self.shuffle, self.images.drop_last))
+        features, labels = cached
+        dataset = TensorDataset(features, labels, torch.arange(len(labels)))
+        order = RandomSampler(dataset) if self.shuffle else SequentialSampler(dataset)
+        # whole batches sliced from the tensors: a batch sampler and no per-item collation
+        batches = BatchSampler(order, self.images.batch_size, self.images.drop_last)
+        return iter(DataLoader(dataset, sampler=batches, batch_size=None))
 
 
 class FeatureDataModule(L.LightningDataModule):
