@@ -20,6 +20,7 @@ from fgclass.app import hparams_summary, instantiate_dict, run_task, save_run_co
 from fgclass.evaluation import evaluate
 from fgclass.evaluation.tensorboard import log_hparams, tensorboard_logger
 from fgclass.finetune.feature_cache import FeatureDataModule
+from fgclass.models.pretrained import ensure_available
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the model described by ``cfg``, test its best checkpoint; returns the final metrics."""
     L.seed_everything(cfg.seed, workers=True)
     save_run_config(cfg, cfg.paths.output_dir)
+    ensure_available(cfg.model.backbone, cfg.model.weights)  # missing weights fail now, not after the scan
 
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()  # finds, checks and splits the images: bad data fails here

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from omegaconf import DictConfig, open_dict
 import fgclass.config  # noqa: F401  (registers resolvers)
 from fgclass.data.synthetic import write_butterfly_dataset, write_fish_dataset
 
+os.environ["FGCLASS_OFFLINE"] = "1"  # tests never download weights; a missing file is an error
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 FAST = [  # tiny, quick and offline: every composed test run starts from these
     "model.weights=null",

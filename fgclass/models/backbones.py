@@ -1,10 +1,13 @@
-"""Backbones by name: a registry of torchvision models with their classifier removed.
+"""Backbones by name, with their classifier removed: torchvision models from a registry, and any
+timm model as ``timm/<name>``.
 
-Each entry builds the network, says how many features it outputs and lists its *stages*, the
-parameter groups that fine-tuning strategies freeze and unfreeze, from input to output.
+A backbone is the network, the number of features it outputs, the input normalisation its
+weights expect, and its *stages*: the parameter groups that fine-tuning strategies freeze and
+unfreeze, from input to output. torchvision stages are listed per family below; timm stages come
+from the model's own ``group_matcher`` (the coarse groups timm uses for layer-wise lr decay).
 
-``weights`` is ``None`` (random init), a torchvision weights name (``"IMAGENET1K_V2"``,
-``"DEFAULT"``; torchvision downloads them on first use) or a path to a local state-dict file.
+``weights`` is ``None`` (random init), ``"DEFAULT"``, a torchvision weights name or timm pretrained
+tag (see :mod:`fgclass.models.pretrained` for where they come from) or a path to a state-dict file.
 """
 
 from __future__ import annotations
@@ -19,20 +22,33 @@ import torchvision
 from torch import nn
 
 from fgclass.errors import CheckpointError, ConfigError
+from fgclass.models.pretrained import (
+    PACKAGED,
+    TIMM_PREFIX,
+    ensure_available,
+    is_path,
+    packaged_state_dict,
+    timm_model_name,
+)
 
 _LISTED = 10
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass
 class Backbone:
     """A feature extractor: ``model(x)`` returns ``(N, num_features)``.
 
-    ``stages`` maps a stage name to the parameter-name prefixes it owns, ordered input to output.
+    ``stages`` maps a stage name to the parameter-name prefixes it owns, ordered input to output;
+    ``mean``/``std`` are the input normalisation the weights were trained with.
     """
 
     model: nn.Module
     num_features: int
     stages: dict[str, list[str]]
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
 
 
 @dataclass(frozen=True)
@@ -56,8 +72,22 @@ def register_backbone(name: str, torchvision_name: str, classifier: str) -> Call
 
 
 def available_backbones() -> list[str]:
-    """Registered backbone names."""
+    """Registered torchvision backbone names (any timm model also works, as ``timm/<name>``)."""
     return sorted(_REGISTRY)
+
+
+def _entry(name: str) -> _Entry:
+    if name not in _REGISTRY:
+        raise ConfigError(
+            f"model.backbone='{name}' is unknown. Available: {', '.join(available_backbones())}, "
+            f"or any timm model as {TIMM_PREFIX}<name> (e.g. {TIMM_PREFIX}efficientnet_lite0)."
+        )
+    return _REGISTRY[name]
+
+
+def torchvision_name(name: str) -> str:
+    """torchvision's builder name of the registered backbone ``name``."""
+    return _entry(name).torchvision_name
 
 
 def _resnet_stages(model: nn.Module) -> dict[str, list[str]]:
@@ -103,11 +133,6 @@ def _vit_stages(model: nn.Module) -> dict[str, list[str]]:
         stages[f"blocks{s + 1}"] = [f"encoder.layers.encoder_layer_{b}." for b in blocks]
     stages["blocks4"].append("encoder.ln.")
     return stages
-
-
-def _is_path(weights: str) -> bool:
-    path = Path(weights).expanduser()
-    return "/" in weights or path.suffix in {".pth", ".pt", ".bin", ".ckpt"} or path.exists()
 
 
 def _extract_state_dict(loaded: Any, path: Path) -> dict[str, torch.Tensor]:
@@ -158,29 +183,73 @@ def load_weights_file(model: nn.Module, path: str | Path, classifier: str) -> No
     model.load_state_dict(state, strict=False)
 
 
-def _pretrained(torchvision_name: str, weights: str) -> Any:
-    available = torchvision.models.get_model_weights(torchvision_name)
-    try:
-        return available[weights]
-    except KeyError:
-        options = ", ".join(available.__members__)  # DEFAULT is among them, an alias of the best
+def _timm_stages(model: nn.Module) -> dict[str, list[str]]:
+    """Stages of a timm model from its coarse ``group_matcher``: each group's modules, named by their
+    top-level parts (``conv_stem+bn1``, ``blocks.0``, ``layer1``). One stage where timm has no matcher."""
+    from timm.models import group_parameters
+
+    if not hasattr(model, "group_matcher"):
+        return {"backbone": [""]}
+    groups = group_parameters(model, model.group_matcher(coarse=True))
+    stages: dict[str, list[str]] = {}
+    for _, names in sorted(groups.items()):
+        owners = list(dict.fromkeys(n.rpartition(".")[0] + "." if "." in n else n for n in names))
+        stages["+".join(_stage_roots(owners))] = owners
+    return stages
+
+
+def _stage_roots(owners: list[str]) -> list[str]:
+    """Readable names of a group of modules: top-level names, with the index of a numbered child
+    where the whole group lies in one (``blocks.6``, ``conv_head``)."""
+    by_top: dict[str, list[list[str]]] = {}
+    for owner in owners:
+        parts = owner.rstrip(".").split(".")
+        by_top.setdefault(parts[0], []).append(parts)
+    roots = []
+    for top, paths in by_top.items():
+        children = {p[1] for p in paths if len(p) > 1}
+        only = children.pop() if len(children) == 1 and all(len(p) > 1 for p in paths) else None
+        roots.append(f"{top}.{only}" if only and only.isdigit() else top)
+    return roots
+
+
+def _create_timm(name: str, weights: str | None, **kwargs: Any) -> Backbone:
+    import timm
+
+    arch = name.removeprefix(TIMM_PREFIX)
+    if not timm.is_model(arch):
         raise ConfigError(
-            f"model.weights='{weights}' is neither a file path nor a torchvision weights name for "
-            f"{torchvision_name}. Known names: {options}."
-        ) from None
+            f"model.backbone='{name}': timm has no model '{arch}'. List names with "
+            f"python -c \"import timm; print(timm.list_models('*{arch[:6]}*'))\"."
+        )
+    packaged = weights == "DEFAULT" and arch in PACKAGED
+    from_hub = bool(weights) and not packaged and not is_path(weights)
+    model_name = timm_model_name(arch, weights) if from_hub else arch
+    model = timm.create_model(model_name, pretrained=from_hub, **kwargs)
+    mean, std = tuple(model.pretrained_cfg["mean"]), tuple(model.pretrained_cfg["std"])
+    if packaged:
+        model.load_state_dict(packaged_state_dict(arch, model.state_dict()))
+        mean, std = PACKAGED[arch].mean, PACKAGED[arch].std
+    elif weights and is_path(weights):
+        load_weights_file(model, weights, model.pretrained_cfg.get("classifier") or "classifier")
+    model.reset_classifier(0)
+    num_features = getattr(model, "head_hidden_size", None) or model.num_features
+    return Backbone(model, num_features, _timm_stages(model), mean, std)
 
 
 def create_backbone(name: str, weights: str | None = None, **kwargs: Any) -> Backbone:
-    """Build the registered backbone ``name``; extra ``kwargs`` go to the torchvision builder."""
-    if name not in _REGISTRY:
-        raise ConfigError(
-            f"model.backbone='{name}' is unknown. Available: {', '.join(available_backbones())}."
-        )
-    entry = _REGISTRY[name]
-    pretrained = _pretrained(entry.torchvision_name, weights) if weights and not _is_path(weights) else None
+    """Build backbone ``name`` (registered, or ``timm/<model>``); ``kwargs`` go to the model builder."""
+    ensure_available(name, weights)
+    if name.startswith(TIMM_PREFIX):
+        return _create_timm(name, weights, **kwargs)
+    entry = _entry(name)
+    file = weights if weights and is_path(weights) else None
+    pretrained = None
+    if weights and not file:
+        pretrained = torchvision.models.get_model_weights(entry.torchvision_name)[weights]
     model = torchvision.models.get_model(entry.torchvision_name, weights=pretrained, **kwargs)
-    if weights and _is_path(weights):
-        load_weights_file(model, weights, entry.classifier)
+    if file:
+        load_weights_file(model, file, entry.classifier)
     parent_name, _, attr = entry.classifier.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
     old = getattr(parent, attr)

@@ -22,9 +22,6 @@ from fgclass.models.backbones import create_backbone
 from fgclass.models.heads import build_head
 from fgclass.models.losses import build_loss
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
 
 def _eval_metrics(num_classes: int, prefix: str) -> MetricCollection:
     return MetricCollection(
@@ -52,14 +49,17 @@ class Classifier(L.LightningModule):
     Args:
         num_classes: number of classes (from the data module).
         class_names: class names in index order, stored with the checkpoint.
-        backbone: registry name (see :func:`fgclass.models.backbones.available_backbones`).
-        weights: ``None``, a torchvision weights name, or a local state-dict path.
-        backbone_kwargs: extra arguments for the torchvision builder.
+        backbone: registry name (see :func:`fgclass.models.backbones.available_backbones`) or
+            ``timm/<model>``.
+        weights: ``None``, ``DEFAULT``, a torchvision weights name or timm tag, or a local state-dict path.
+        backbone_kwargs: extra arguments for the torchvision/timm builder.
         head: :func:`~fgclass.models.heads.build_head` options (``hidden_dim``, ``dropout``).
         loss: :func:`~fgclass.models.losses.build_loss` options (``name``, ``label_smoothing``, ``gamma``).
         optimizer: Hydra config of a torch optimizer (``_target_``, ``lr``, ...).
         schedulers: named Lightning scheduler configs: ``{name: {scheduler: {_target_...},
             interval, frequency, monitor}}``; several may drive the one optimizer.
+        mean / std: input normalisation; ``None``: what the backbone's weights were trained with
+            (the resolved values are saved with the checkpoint).
         channels_last: run convolutions in NHWC memory format (faster with AMX and tensor cores).
     """
 
@@ -74,8 +74,8 @@ class Classifier(L.LightningModule):
         loss: Mapping[str, Any] | None = None,
         optimizer: Mapping[str, Any] | None = None,
         schedulers: Mapping[str, Mapping[str, Any]] | None = None,
-        mean: Sequence[float] = IMAGENET_MEAN,
-        std: Sequence[float] = IMAGENET_STD,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
         channels_last: bool = False,
     ) -> None:
         super().__init__()
@@ -85,8 +85,10 @@ class Classifier(L.LightningModule):
         self.stages = net.stages
         self.head = build_head(net.num_features, num_classes, **(head or {}))
         self.criterion = build_loss(**(loss or {}))
-        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+        self.hparams.mean = list(mean or net.mean)  # the checkpoint keeps what the weights needed
+        self.hparams.std = list(std or net.std)
+        self.register_buffer("mean", torch.tensor(self.hparams.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(self.hparams.std).view(1, 3, 1, 1), persistent=False)
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_metrics = _eval_metrics(num_classes, "val/")
         self.val_acc_best = MaxMetric()  # what sweepers optimise: the best epoch, not the last one

