@@ -148,6 +148,7 @@ def test_cli_reports_bad_input_without_traceback(
             "-m",
             "fgclass.train",
             f"paths.root_dir={tmp_path}",
+            "model.weights=null",
             *extra,
             override.format(tmp=tmp_path),
         ],
