@@ -24,7 +24,7 @@ FAST = [  # tiny, quick and offline: every composed test run starts from these
     "data.batch_size=16",
     "data.num_workers=0",
     "trainer.accelerator=cpu",
-    "+trainer.enable_model_summary=false",
+    "trainer.enable_model_summary=false",
     "callbacks.progress_bar=null",
 ]
 

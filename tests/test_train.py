@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import IMAGES, EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
@@ -61,6 +62,12 @@ def test_experiments_take_every_registered_backbone(experiment: str, tmp_path: P
         model = compose_config("train", [f"experiment={experiment}", f"model={backbone}"], tmp_path).model
         if model.weights is not None:
             assert model.weights in torchvision.models.get_model_weights(model.backbone).__members__
+
+
+def test_any_trainer_argument_overrides_without_plus(train_config: Callable[..., DictConfig]) -> None:
+    cfg = train_config("trainer.limit_test_batches=1", "trainer.gradient_clip_val=0.5")
+    trainer = instantiate(cfg.trainer)  # every listed key is a real Trainer argument
+    assert trainer.limit_test_batches == 1 and trainer.gradient_clip_val == 0.5
 
 
 def test_study_protocols_are_encoded(train_config: Callable[..., DictConfig]) -> None:
