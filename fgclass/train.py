@@ -61,7 +61,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
             history_dir=tensorboard.log_dir if tensorboard else None,
         )
         metrics.update(results)
-        log_hparams(trainer, hparams_summary(cfg), results)
+        scalars = {k: v for k, v in results.items() if k != "test/num_samples"}
+        log_hparams(trainer, hparams_summary(cfg), scalars)
     log.info(
         "Results: %s  |  TensorBoard: tensorboard --logdir %s", cfg.paths.output_dir, cfg.paths.output_dir
     )

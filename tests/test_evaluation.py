@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from omegaconf import DictConfig
 
 from fgclass.errors import CheckpointError, DataError
 from fgclass.eval import evaluate_checkpoint
-from fgclass.evaluation.metrics import per_class_metrics, summary_metrics
+from fgclass.evaluation.metrics import compute_results, gather_outputs
 from fgclass.evaluation.noise import NoisyDataset
 from fgclass.models.classifier import _eval_metrics
 
@@ -38,8 +40,8 @@ def logits_for(preds: torch.Tensor, num_classes: int = 5) -> torch.Tensor:
 
 
 def test_metrics_match_textbook_definitions() -> None:
-    summary = summary_metrics(logits_for(PREDS), TARGETS)
-    per_class = per_class_metrics(logits_for(PREDS), TARGETS)
+    results = compute_results((logits_for(PREDS), TARGETS, torch.arange(8)))
+    summary, per_class = results.summary, results.per_class
     for c, (p, r, f) in BY_HAND.items():
         assert per_class.precision[c].item() == pytest.approx(p)
         assert per_class.recall[c].item() == pytest.approx(r)
@@ -55,16 +57,29 @@ def test_metrics_match_textbook_definitions() -> None:
         summary["f1_weighted"],
     ] == pytest.approx(weighted)
     assert summary["num_samples"] == 8
+    assert results.confusion[2].tolist() == [1, 0, 1, 0, 0]  # true class 2: once right, once as 0
+
+
+def test_gathered_outputs_keep_each_sample_once_in_dataset_order() -> None:
+    # a DistributedSampler pads ranks to equal length by repeating samples (here index 0)
+    rank0 = [(logits_for(PREDS[[0, 2, 4]]), TARGETS[[0, 2, 4]], torch.tensor([0, 2, 4]))]
+    rank1 = [
+        (logits_for(PREDS[[7, 5]]), TARGETS[[7, 5]], torch.tensor([7, 5])),
+        (logits_for(PREDS[[3, 1, 6, 0]]), TARGETS[[3, 1, 6, 0]], torch.tensor([3, 1, 6, 0])),
+    ]
+    logits, targets, index = gather_outputs(None, rank0 + rank1)
+    assert index.tolist() == list(range(8))
+    assert torch.equal(targets, TARGETS) and torch.equal(logits.argmax(1), PREDS)
 
 
 def test_logged_epoch_metrics_accumulate_across_batches() -> None:
-    metrics = _eval_metrics(5, "test/")
+    metrics = _eval_metrics(5, "val/")
     metrics.update(logits_for(PREDS[:4]), TARGETS[:4])
     metrics.update(logits_for(PREDS[4:]), TARGETS[4:])
     values = {k: v.item() for k, v in metrics.compute().items()}
-    assert values["test/acc"] == pytest.approx(5 / 8)
-    assert values["test/precision"] == pytest.approx(sum(v[0] for v in BY_HAND.values()) / 4)
-    assert values["test/f1"] == pytest.approx(sum(v[2] for v in BY_HAND.values()) / 4)
+    assert values["val/acc"] == pytest.approx(5 / 8)
+    assert values["val/precision"] == pytest.approx(sum(v[0] for v in BY_HAND.values()) / 4)
+    assert values["val/f1"] == pytest.approx(sum(v[2] for v in BY_HAND.values()) / 4)
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -183,3 +198,41 @@ def test_eval_bad_inputs(
 def test_eval_missing_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="not found"):
         evaluate_checkpoint(eval_config(tmp_path, f"ckpt_path={tmp_path / 'nope.ckpt'}"))
+
+
+def test_two_process_ddp_evaluates_each_test_image_once(tmp_path: Path) -> None:
+    # a real 2-process CPU DDP run (gloo) through the CLI, as a user on a multi-GPU node would start it
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fgclass.train",
+            "experiment=demo",
+            f"paths.root_dir={tmp_path}",
+            "data.photos_per_class=3",
+            "data.image_size=32",
+            "data.resize_size=36",
+            "data.num_workers=0",
+            "trainer.max_epochs=1",
+            "trainer.accelerator=cpu",
+            "trainer.devices=2",
+            "trainer.strategy=ddp",
+            "callbacks.progress_bar=null",
+            "eval.noise_sigmas=[0,0.2]",
+        ],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = tmp_path.glob("outputs/runs/*/*")
+    test_split = {r["path"]: r["label"] for r in read_csv(run / "splits.csv") if r["split"] == "test"}
+    predictions = read_csv(run / "predictions.csv")
+    assert sorted(r["path"] for r in predictions) == sorted(test_split)  # each test image once
+    assert all(test_split[r["path"]] == r["true_label"] for r in predictions)  # paths keep their labels
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["num_samples"] == len(test_split)
+    correct = sum(r["correct"] == "1" for r in predictions)
+    assert metrics["accuracy"] == pytest.approx(correct / len(test_split), abs=1e-6)
+    assert metrics["noise_0/accuracy"] == pytest.approx(metrics["accuracy"])

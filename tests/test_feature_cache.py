@@ -29,7 +29,8 @@ def build(cfg):
 
 def outputs_of_test(model) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Logits, labels and indices of the last ``trainer.test``."""
-    return tuple(torch.cat(parts) for parts in zip(*model.test_outputs))
+    results = model.test_results
+    return results.logits, results.targets, results.index
 
 
 @pytest.mark.parametrize(("precision", "tolerance"), [("32-true", 1e-5), ("bf16-mixed", 1e-2)])

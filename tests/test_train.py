@@ -4,6 +4,7 @@ TensorBoard logs; its checkpoint loads in plain Python."""
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -101,8 +102,9 @@ def test_run_writes_results_and_tensorboard_logs(trained_run: Path) -> None:
         assert len(scalars[tag]) == 2, tag  # one value per epoch
     best_so_far = [max(scalars["val/acc"][: i + 1]) for i in range(2)]
     assert scalars["val/acc_best"] == pytest.approx(best_so_far)  # what sweepers optimise
-    for tag in ("test/acc", "test/f1", "test/precision", "test/recall"):
-        assert len(scalars[tag]) == 1
+    for tag in ("test/accuracy", "test/f1_macro", "test/precision_weighted", "test/loss"):
+        assert len(scalars[tag]) == 1, tag  # one source of test metrics: logged once, by the module
+    assert not {"test/acc", "test/f1"} & set(scalars)
     events = EventAccumulator(str(trained_run / "tensorboard"), size_guidance={IMAGES: 0})
     events.Reload()
     assert {"train/augmented_samples", "test/confusion_matrix", "test/per_class_f1"} <= set(
@@ -116,7 +118,8 @@ def test_run_writes_results_and_tensorboard_logs(trained_run: Path) -> None:
         start.session_start_info.hparams
     )
     assert start.session_start_info.hparams["model.backbone"].string_value == "resnet50"
-    assert "test/accuracy" in scalars
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    assert scalars["test/accuracy"] == [pytest.approx(metrics["accuracy"], abs=1e-6)]
 
 
 def test_checkpoint_loads_outside_hydra(trained_run: Path) -> None:

@@ -8,25 +8,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import lightning as L
-import torch
 
 from fgclass.data.datamodule import ImageClassificationDataModule
 from fgclass.evaluation import plots, reports
-from fgclass.evaluation.metrics import confusion_matrix, per_class_metrics, summary_metrics
+from fgclass.evaluation.metrics import Results
 from fgclass.evaluation.noise import noise_robustness
-from fgclass.evaluation.tensorboard import add_figure, add_text, read_history
-from fgclass.models.classifier import Classifier
+from fgclass.evaluation.tensorboard import add_figure, add_scalars, add_text, read_history
+
+if TYPE_CHECKING:  # the Classifier imports fgclass.evaluation.metrics
+    from fgclass.models.classifier import Classifier
 
 log = logging.getLogger(__name__)
-
-
-def collect_test_outputs(model: Classifier) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits and targets of the last test run, in test-set order."""
-    logits, targets, index = (torch.cat(parts) for parts in zip(*model.test_outputs))
-    order = index.argsort()
-    return logits[order], targets[order]
 
 
 def evaluate(
@@ -42,34 +37,16 @@ def evaluate(
 ) -> dict[str, float]:
     """Test ``model`` (weights from ``ckpt_path`` if given) and write every report into ``output_dir``.
 
+    Call it on every rank: the metrics cover the whole test split (gathered from every rank, each
+    image once) and are returned everywhere; the files are written by global rank zero only.
     Files: metrics.json, classification_report.csv/.md, confusion_matrix.csv/.png, predictions.csv,
     noise_robustness.csv/.png (when ``noise_sigmas``), curves.png (from the scalars logged in
     ``history_dir``). Figures also go to TensorBoard. Returns the summary metrics, prefixed ``test/``.
     """
     out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path)
-    logits, targets = collect_test_outputs(model)
-    names = datamodule.class_names
-
-    summary = summary_metrics(logits, targets)
-    per_class = per_class_metrics(logits, targets)
-    matrix = confusion_matrix(logits, targets)
-    rows = reports.classification_rows(per_class, names, summary)
-    reports.write_classification_report(out, rows)
-    reports.write_confusion_csv(out / "confusion_matrix.csv", matrix, names)
-    reports.write_predictions(
-        out / "predictions.csv", datamodule.datasets["test"].paths, logits, targets, names, top_k
-    )
-
-    figure = plots.confusion_figure(matrix.numpy(), names)
-    add_figure(trainer, "test/confusion_matrix", figure)
-    plots.save(figure, out / "confusion_matrix.png")
-    figure = plots.per_class_f1_figure(per_class.f1.numpy(), names)
-    add_figure(trainer, "test/per_class_f1", figure)
-    plots.save(figure, out / "per_class_f1.png")
-    add_text(trainer, "test/classification_report", (out / "classification_report.md").read_text())
-
+    results = model.test_results
+    summary = dict(results.summary)
     if noise_sigmas:
         noise = noise_robustness(
             trainer,
@@ -79,20 +56,55 @@ def evaluate(
             noise_seed,
             datamodule.eval_loader,
         )
-        reports.write_noise_csv(out / reports.NOISE_FILE, noise)
-        figure = plots.noise_figure(noise)
-        add_figure(trainer, "test/noise_robustness", figure)
-        plots.save(figure, out / "noise_robustness.png")
-        for row in noise:
-            summary[f"noise_{row['sigma']:g}/accuracy"] = row["accuracy"]
-
-    if history_dir is not None and Path(history_dir).is_dir():
-        history = read_history(history_dir)
-        if history:
-            plots.save(plots.curves_figure(history), out / "curves.png")
-
-    reports.write_metrics(out / reports.METRICS_FILE, summary)
-    log.info(
-        "Test accuracy %.4f, macro F1 %.4f; reports in %s", summary["accuracy"], summary["f1_macro"], out
-    )
+        summary.update({f"noise_{row['sigma']:g}/accuracy": row["accuracy"] for row in noise})
+    if trainer.is_global_zero:
+        _write_reports(trainer, out, datamodule, results, summary, top_k)
+        if noise_sigmas:
+            add_scalars(trainer, {f"test/{k}": v for k, v in summary.items() if k.startswith("noise_")})
+            reports.write_noise_csv(out / reports.NOISE_FILE, noise)
+            figure = plots.noise_figure(noise)
+            add_figure(trainer, "test/noise_robustness", figure)
+            plots.save(figure, out / "noise_robustness.png")
+        if history_dir is not None and Path(history_dir).is_dir():
+            history = read_history(history_dir)
+            if history:
+                plots.save(plots.curves_figure(history), out / "curves.png")
+        reports.write_metrics(out / reports.METRICS_FILE, summary)
+        log.info(
+            "Test accuracy %.4f, macro F1 %.4f; reports in %s", summary["accuracy"], summary["f1_macro"], out
+        )
     return {f"test/{k}": v for k, v in summary.items()}
+
+
+def _write_reports(
+    trainer: L.Trainer,
+    out: Path,
+    datamodule: ImageClassificationDataModule,
+    results: Results,
+    summary: dict[str, float],
+    top_k: int,
+) -> None:
+    """Classification report, confusion matrix, predictions and per-class F1 (files and TensorBoard)."""
+    out.mkdir(parents=True, exist_ok=True)
+    names = datamodule.class_names
+    per_class, matrix = results.per_class, results.confusion
+    rows = reports.classification_rows(per_class, names, summary)
+    reports.write_classification_report(out, rows)
+    reports.write_confusion_csv(out / "confusion_matrix.csv", matrix, names)
+    paths = datamodule.datasets["test"].paths
+    reports.write_predictions(
+        out / "predictions.csv",
+        [paths[i] for i in results.index.tolist()],
+        results.logits,
+        results.targets,
+        names,
+        top_k,
+    )
+
+    figure = plots.confusion_figure(matrix.numpy(), names)
+    add_figure(trainer, "test/confusion_matrix", figure)
+    plots.save(figure, out / "confusion_matrix.png")
+    figure = plots.per_class_f1_figure(per_class.f1.numpy(), names)
+    add_figure(trainer, "test/per_class_f1", figure)
+    plots.save(figure, out / "per_class_f1.png")
+    add_text(trainer, "test/classification_report", (out / "classification_report.md").read_text())

@@ -1,23 +1,49 @@
-"""Classification metrics from logits, computed with torchmetrics (textbook definitions).
+"""Test metrics: one torchmetrics ``MetricCollection`` over the outputs of every rank.
 
 Precision of a class counts its predictions, recall its true samples; a class with no
 predictions has precision 0, a class with no samples recall 0. Macro averages weigh each class
 present in the targets or predictions equally, weighted averages by support (as scikit-learn).
+
+Under DDP each rank sees part of the split, and Lightning's ``DistributedSampler`` pads the parts
+to equal length by repeating samples. :func:`gather_outputs` therefore joins the ranks' outputs
+and keeps each sample once (by its dataset index) before anything is computed, so every rank
+holds the exact results of the whole split.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import lightning as L
 import torch
 import torch.nn.functional as F
-from torchmetrics.functional.classification import (
-    multiclass_accuracy,
-    multiclass_confusion_matrix,
-    multiclass_f1_score,
-    multiclass_precision,
-    multiclass_recall,
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
 )
+
+Outputs = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # logits, targets, dataset indices
+
+
+def classification_metrics(num_classes: int) -> MetricCollection:
+    """Accuracy; precision, recall and F1 macro, weighted and per class; the confusion matrix.
+
+    Fed with outputs already gathered from every rank, so no metric syncs again on ``compute``.
+    """
+    options = {"sync_on_compute": False}
+    metrics = {"accuracy": MulticlassAccuracy(num_classes, average="micro", **options)}
+    for average in ("macro", "weighted", "none"):
+        name = "per_class" if average == "none" else average
+        metrics[f"precision_{name}"] = MulticlassPrecision(num_classes, average=average, **options)
+        metrics[f"recall_{name}"] = MulticlassRecall(num_classes, average=average, **options)
+        metrics[f"f1_{name}"] = MulticlassF1Score(num_classes, average=average, **options)
+    metrics["confusion_matrix"] = MulticlassConfusionMatrix(num_classes, **options)
+    return MetricCollection(metrics)
 
 
 @dataclass(frozen=True)
@@ -30,35 +56,50 @@ class PerClass:
     support: torch.Tensor
 
 
-def summary_metrics(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
-    """Accuracy, macro and weighted precision/recall/F1, cross-entropy loss and sample count."""
-    num_classes = logits.shape[1]
-    preds = logits.argmax(dim=1)
-    out = {
-        "accuracy": multiclass_accuracy(preds, targets, num_classes, average="micro"),
-        "loss": F.cross_entropy(logits.float(), targets),
-    }
-    for average in ("macro", "weighted"):
-        out[f"precision_{average}"] = multiclass_precision(preds, targets, num_classes, average=average)
-        out[f"recall_{average}"] = multiclass_recall(preds, targets, num_classes, average=average)
-        out[f"f1_{average}"] = multiclass_f1_score(preds, targets, num_classes, average=average)
-    metrics = {k: float(v) for k, v in out.items()}
-    metrics["num_samples"] = len(targets)
-    return metrics
+@dataclass(frozen=True)
+class Results:
+    """One evaluation pass over a split: outputs in dataset order and everything computed from them.
+
+    ``summary``: accuracy, macro and weighted precision/recall/F1, loss and ``num_samples``;
+    ``confusion``: counts, row = true class, column = predicted class.
+    """
+
+    logits: torch.Tensor
+    targets: torch.Tensor
+    index: torch.Tensor
+    summary: dict[str, float]
+    per_class: PerClass
+    confusion: torch.Tensor
 
 
-def per_class_metrics(logits: torch.Tensor, targets: torch.Tensor) -> PerClass:
-    """Precision, recall, F1 and support of every class."""
-    num_classes = logits.shape[1]
-    preds = logits.argmax(dim=1)
-    return PerClass(
-        multiclass_precision(preds, targets, num_classes, average="none"),
-        multiclass_recall(preds, targets, num_classes, average="none"),
-        multiclass_f1_score(preds, targets, num_classes, average="none"),
-        torch.bincount(targets, minlength=num_classes),
+def compute_results(
+    outputs: Outputs, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy
+) -> Results:
+    """Every test metric of ``outputs`` (gathered and de-duplicated), from one metric collection."""
+    logits, targets, index = outputs
+    values = classification_metrics(logits.shape[1])(logits, targets)
+    summary = {k: float(v) for k, v in values.items() if v.ndim == 0}
+    summary["loss"] = float(loss(logits.float(), targets))
+    summary["num_samples"] = len(targets)
+    confusion = values["confusion_matrix"]
+    per_class = PerClass(
+        values["precision_per_class"], values["recall_per_class"], values["f1_per_class"], confusion.sum(1)
     )
+    return Results(logits, targets, index, summary, per_class, confusion)
 
 
-def confusion_matrix(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Counts: row = true class, column = predicted class."""
-    return multiclass_confusion_matrix(logits.argmax(dim=1), targets, logits.shape[1])
+def gather_outputs(trainer: L.Trainer | None, batches: Sequence[Outputs]) -> Outputs:
+    """This rank's batches joined with every other rank's, each sample once, in dataset order."""
+    parts = [tuple(torch.cat(p) for p in zip(*batches))] if batches else []
+    if trainer is not None and trainer.world_size > 1 and torch.distributed.is_initialized():
+        everyone: list[list[Outputs] | None] = [None] * trainer.world_size
+        torch.distributed.all_gather_object(everyone, parts)
+        parts = [part for rank in everyone for part in rank or []]
+    if not parts:
+        raise RuntimeError("No outputs to evaluate: the split (or its limit_*_batches) is empty.")
+    logits, targets, index = (torch.cat(p) for p in zip(*parts))
+    index, order = index.sort(stable=True)
+    first = torch.ones_like(index, dtype=torch.bool)
+    first[1:] = index[1:] != index[:-1]
+    order = order[first]
+    return logits[order], targets[order], index[first]

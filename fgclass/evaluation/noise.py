@@ -14,7 +14,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from fgclass.evaluation.metrics import summary_metrics
+from fgclass.evaluation.metrics import compute_results, gather_outputs
 
 
 class NoisyDataset(Dataset):
@@ -46,13 +46,11 @@ def noise_robustness(
     loader: Callable[[Dataset], DataLoader] = DataLoader,
 ) -> list[dict[str, float]]:
     """Accuracy and macro F1 on the image ``dataset`` for each noise ``sigma``; ``loader`` makes the
-    loader of the noisy copy (e.g. the data module's ``eval_loader``)."""
+    loader of the noisy copy (e.g. the data module's ``eval_loader``). Under DDP, call it on every
+    rank: each predicts part of the images, and every rank gets the results of all of them."""
     rows = []
     for sigma in sigmas:
         noisy = loader(NoisyDataset(dataset, sigma, seed))
-        outputs = trainer.predict(model, dataloaders=noisy)
-        logits = torch.cat([o[0] for o in outputs])
-        targets = torch.cat([o[1] for o in outputs])
-        metrics = summary_metrics(logits, targets)
+        metrics = compute_results(gather_outputs(trainer, trainer.predict(model, dataloaders=noisy))).summary
         rows.append({"sigma": float(sigma), "accuracy": metrics["accuracy"], "f1_macro": metrics["f1_macro"]})
     return rows

@@ -47,6 +47,13 @@ def add_figure(trainer: L.Trainer, tag: str, figure: Figure) -> None:
         logger.experiment.add_figure(tag, figure, global_step=trainer.global_step, close=False)
 
 
+def add_scalars(trainer: L.Trainer, values: Mapping[str, float]) -> None:
+    """Log final values (e.g. noise accuracies) at the current global step (no-op without TensorBoard)."""
+    logger = tensorboard_logger(trainer)
+    if logger is not None:
+        logger.log_metrics(dict(values), trainer.global_step)
+
+
 def add_text(trainer: L.Trainer, tag: str, text: str) -> None:
     """Log Markdown ``text`` (no-op without TensorBoard)."""
     logger = tensorboard_logger(trainer)
@@ -54,22 +61,17 @@ def add_text(trainer: L.Trainer, tag: str, text: str) -> None:
         logger.experiment.add_text(tag, text, global_step=trainer.global_step)
 
 
-def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists become strings (HParams takes scalars only)."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{name}."))
-        elif value is None or isinstance(value, (bool, int, float, str)):
-            flat[name] = "None" if value is None else value
-        else:
-            flat[name] = str(value)
-    return flat
-
-
 def log_hparams(trainer: L.Trainer, params: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
-    """Write hyper-parameters with final metrics, so runs line up in TensorBoard's HParams tab."""
+    """Write the run's settings with its final metrics, so runs line up in TensorBoard's HParams tab.
+
+    ``params`` are flat (``fgclass.app.hparams_summary``); ``metrics`` name scalars already logged
+    (the module's ``test/*``, the noise accuracies), which the tab shows beside the settings.
+    """
+    from torch.utils.tensorboard.summary import hparams
+
     logger = tensorboard_logger(trainer)
-    if logger is not None:
-        logger.log_hyperparams(flatten(params), metrics=dict(metrics))
+    if logger is None or not trainer.is_global_zero:
+        return
+    values = {k: "None" if v is None else v for k, v in params.items()}
+    for summary in hparams(values, dict(metrics)):
+        logger.experiment.file_writer.add_summary(summary, trainer.global_step)

@@ -18,6 +18,7 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
+from fgclass.evaluation.metrics import Outputs, Results, compute_results, gather_outputs
 from fgclass.models.backbones import create_backbone
 from fgclass.models.heads import build_head
 from fgclass.models.losses import build_loss
@@ -93,10 +94,10 @@ class Classifier(L.LightningModule):
         self.val_metrics = _eval_metrics(num_classes, "val/")
         self.val_acc_best = MaxMetric()  # what sweepers optimise: the best epoch, not the last one
         self.val_acc_best.persistent(True)  # a resumed run remembers the best before it
-        self.test_metrics = _eval_metrics(num_classes, "test/")
         self.frozen_stages: set[str] = set()
         self.keep_frozen_in_optimizer = False
-        self.test_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self.test_outputs: list[Outputs] = []
+        self.test_results: Results | None = None  # the last test run, gathered from every rank
         if channels_last:
             self.to(memory_format=torch.channels_last)
 
@@ -149,11 +150,15 @@ class Classifier(L.LightningModule):
 
     def test_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> None:
         x, y, index = batch
-        logits = self(x)
-        self.log("test/loss", self.criterion(logits, y), sync_dist=True)
-        self.test_metrics(logits, y)
-        self.log_dict(self.test_metrics)
-        self.test_outputs.append((logits.float().cpu(), y.cpu(), index.cpu()))
+        self.test_outputs.append((self(x).float().cpu(), y.cpu(), index.cpu()))
+
+    def on_test_epoch_end(self) -> None:
+        # every rank's outputs, each test image once: the one source of the test metrics and reports
+        outputs = gather_outputs(self.trainer, self.test_outputs)
+        self.test_outputs = []
+        self.test_results = compute_results(outputs, self.criterion)
+        summary = self.test_results.summary
+        self.log_dict({f"test/{k}": v for k, v in summary.items() if k != "num_samples"}, sync_dist=True)
 
     def predict_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> tuple[torch.Tensor, ...]:
         x, y, index = batch
