@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import traceback
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,11 @@ from omegaconf import DictConfig, OmegaConf
 from fgclass.errors import FgclassError
 
 log = logging.getLogger(__name__)
+# Library noise kept out of the user's way: an advertisement, and a deprecation inside Lightning.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
+    lambda record: not str(record.msg).startswith("💡 Tip")
+)
 ERROR_FILE = "error.txt"
 RUN_CONFIG_FILE = "run_config.yaml"
 _CHOICE_GROUPS = ("experiment", "data", "augment", "model", "model/optimizer", "model/schedulers", "finetune")

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+import time
+from typing import Any
+
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, RichProgressBar
 from torchvision.utils import make_grid
 
 from fgclass.evaluation.tensorboard import tensorboard_logger
+
+log = logging.getLogger(__name__)
 
 
 class SampleGrid(Callback):
@@ -32,3 +39,40 @@ class SampleGrid(Callback):
             return
         grid = make_grid(torch.stack(images), nrow=8, padding=2)
         logger.experiment.add_image("train/augmented_samples", grid, global_step=0)
+
+
+def progress_bar(**kwargs: Any) -> RichProgressBar:
+    """Lightning's Rich progress bar on a terminal; disabled when output goes to a file or pipe
+    (``nohup``, SLURM, CI), where :class:`EpochLog` prints one line per epoch instead."""
+    bar = RichProgressBar(**kwargs)
+    if not sys.stdout.isatty():
+        bar.disable()
+    return bar
+
+
+class EpochLog(Callback):
+    """One log line per epoch with every metric logged for it, its duration and the learning rates.
+
+    Goes to the console and the run's ``train.log``, so a run piped to a file shows its progress.
+    """
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        values = "  ".join(
+            f"{k}={float(v):.4g}"
+            for k, v in sorted(trainer.callback_metrics.items())
+            if not k.endswith(("_step", "_epoch")) and not k.startswith("lr-")
+        )
+        lrs = ",".join(f"{g['lr']:.2g}" for opt in trainer.optimizers for g in opt.param_groups)
+        log.info(
+            "Epoch %d/%d  %s  lr=%s  (%.0f s)",
+            trainer.current_epoch + 1,
+            trainer.max_epochs,
+            values,
+            lrs,
+            time.perf_counter() - self._start,
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -217,7 +218,6 @@ def test_two_process_ddp_evaluates_each_test_image_once(tmp_path: Path) -> None:
             "trainer.accelerator=cpu",
             "trainer.devices=2",
             "trainer.strategy=ddp",
-            "callbacks.progress_bar=null",
             "eval.noise_sigmas=[0,0.2]",
         ],
         cwd=Path(__file__).resolve().parents[1],
@@ -236,3 +236,6 @@ def test_two_process_ddp_evaluates_each_test_image_once(tmp_path: Path) -> None:
     correct = sum(r["correct"] == "1" for r in predictions)
     assert metrics["accuracy"] == pytest.approx(correct / len(test_split), abs=1e-6)
     assert metrics["noise_0/accuracy"] == pytest.approx(metrics["accuracy"])
+    # output piped to a file: no progress bar, one line per epoch on the console and in train.log
+    for text in (result.stdout + result.stderr, (run / "train.log").read_text()):
+        assert len(re.findall(r"Epoch 1/1 .*val/acc=", text)) == 1 and "it/s" not in text
