@@ -29,7 +29,7 @@ from fgclass.evaluation import plots
 from fgclass.evaluation.reports import METRICS_FILE, NOISE_FILE
 
 log = logging.getLogger(__name__)
-METRICS = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "loss")
+METRICS = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "loss", "fit_minutes", "eval_minutes")
 SEED_KEY = "seed"
 
 

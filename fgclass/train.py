@@ -9,6 +9,7 @@ reports. Every object comes from a config group in ``conf/`` via ``hydra.utils.i
 from __future__ import annotations
 
 import logging
+import time
 
 import hydra
 import lightning as L
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the model described by ``cfg``, test its best checkpoint; returns the final metrics."""
+    start = time.perf_counter()
     L.seed_everything(cfg.seed, workers=True)
     save_run_config(cfg, cfg.paths.output_dir)
     ensure_available(cfg.model.backbone, cfg.model.weights)  # missing weights fail now, not after the scan
@@ -59,9 +61,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
             noise_seed=cfg.eval.noise_seed,
             top_k=cfg.eval.top_k,
             history_dir=tensorboard.log_dir if tensorboard else None,
+            timings={"fit_minutes": (time.perf_counter() - start) / 60},  # scan, checks and training
         )
         metrics.update(results)
-        scalars = {k: v for k, v in results.items() if k != "test/num_samples"}
+        scalars = {k: v for k, v in results.items() if not k.endswith(("num_samples", "_minutes"))}
         log_hparams(trainer, hparams_summary(cfg), scalars)
     log.info(
         "Results: %s  |  TensorBoard: tensorboard --logdir %s", cfg.paths.output_dir, cfg.paths.output_dir

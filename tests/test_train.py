@@ -120,6 +120,7 @@ def test_run_writes_results_and_tensorboard_logs(trained_run: Path) -> None:
     assert start.session_start_info.hparams["model.backbone"].string_value == "resnet50"
     metrics = json.loads((trained_run / "metrics.json").read_text())
     assert scalars["test/accuracy"] == [pytest.approx(metrics["accuracy"], abs=1e-6)]
+    assert metrics["fit_minutes"] > 0 and metrics["eval_minutes"] > 0  # wall-clock, for the sweep report
 
 
 def test_checkpoint_loads_outside_hydra(trained_run: Path) -> None:

@@ -6,7 +6,8 @@ Used after training (``fgclass.train``) and for re-evaluating a checkpoint (``fg
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,7 @@ def evaluate(
     noise_seed: int = 0,
     top_k: int = 5,
     history_dir: str | Path | None = None,
+    timings: Mapping[str, float] | None = None,
 ) -> dict[str, float]:
     """Test ``model`` (weights from ``ckpt_path`` if given) and write every report into ``output_dir``.
 
@@ -41,8 +43,10 @@ def evaluate(
     image once) and are returned everywhere; the files are written by global rank zero only.
     Files: metrics.json, classification_report.csv/.md, confusion_matrix.csv/.png, predictions.csv,
     noise_robustness.csv/.png (when ``noise_sigmas``), curves.png (from the scalars logged in
-    ``history_dir``). Figures also go to TensorBoard. Returns the summary metrics, prefixed ``test/``.
+    ``history_dir``). Figures also go to TensorBoard. ``timings`` (e.g. ``fit_minutes``) join the
+    summary, with the evaluation's own ``eval_minutes``. Returns the summary, prefixed ``test/``.
     """
+    start = time.perf_counter()
     out = Path(output_dir)
     trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path)
     results = model.test_results
@@ -57,6 +61,7 @@ def evaluate(
             datamodule.eval_loader,
         )
         summary.update({f"noise_{row['sigma']:g}/accuracy": row["accuracy"] for row in noise})
+    summary.update(timings or {}, eval_minutes=(time.perf_counter() - start) / 60)
     if trainer.is_global_zero:
         _write_reports(trainer, out, datamodule, results, summary, top_k)
         if noise_sigmas:
