@@ -86,6 +86,20 @@ def test_image_size_is_a_config_value(train_config: Callable[..., DictConfig], f
     assert next(iter(module.test_dataloader()))[0].shape[2:] == (24, 24)
 
 
+def test_training_crops_can_be_smaller_than_the_test_images(
+    train_config: Callable[..., DictConfig], fish_root: Path
+) -> None:
+    cfg = train_config(f"data.root={fish_root}", "augment=butterfly_paper", "data.train_image_size=24")
+    module = instantiate(cfg.data)
+    module.setup("fit")
+    assert next(iter(module.train_dataloader()))[0].shape[2:] == (24, 24)  # faster steps
+    assert next(iter(module.val_dataloader()))[0].shape[2:] == (32, 32)  # judged at image_size
+    framed = train_config(f"data.root={fish_root}", "augment=basic", "data.train_image_size=24")
+    with pytest.raises(InstantiationException) as error:  # basic crops at image_size: refused, not ignored
+        instantiate(framed.data)
+    assert "use data.train_image_size" in str(error.value.__cause__)
+
+
 def test_augment_pipeline_of_the_wrong_size_is_a_config_error(
     train_config: Callable[..., DictConfig], fish_root: Path
 ) -> None:
@@ -94,9 +108,8 @@ def test_augment_pipeline_of_the_wrong_size_is_a_config_error(
     with pytest.raises(InstantiationException) as error:  # Hydra wraps errors raised by the target
         instantiate(cfg.data)
     assert isinstance(error.value.__cause__, ConfigError)
-    assert "(3, 20, 32), expected (3, 32, 32). Make its last resize/crop use data.image_size" in str(
-        error.value.__cause__
-    )
+    message = "(3, 20, 32), expected (3, 32, 32) (data.train_image_size=32). Make its last resize/crop"
+    assert message in str(error.value.__cause__)
 
 
 def test_image_folder_needs_a_root(train_config: Callable[..., DictConfig]) -> None:

@@ -40,15 +40,19 @@ def train_transform(augment: A.BasicTransform | A.BaseCompose | None, eval_pipel
     return A.Compose([augment, ToTensorV2()])
 
 
-def check_output_size(pipeline: A.Compose, image_size: int, name: str) -> None:
-    """Fail early, with the config to fix, unless ``pipeline`` produces square ``image_size`` uint8 images."""
+def check_output_size(
+    pipeline: A.Compose, image_size: int, name: str, setting: str = "data.image_size"
+) -> None:
+    """Fail early, with the config to fix, unless ``pipeline`` produces square ``image_size`` uint8 images
+    (``setting``: the config key that sets that size)."""
     probe = np.zeros((image_size + 37, image_size + 91, 3), dtype=np.uint8)
     image = pipeline(image=probe)["image"]
     shape = tuple(image.shape)
     if shape != (3, image_size, image_size):
         raise ConfigError(
             f"The {name} pipeline produces images of shape {shape}, expected "
-            f"(3, {image_size}, {image_size}). Make its last resize/crop use data.image_size."
+            f"(3, {image_size}, {image_size}) ({setting}={image_size}). "
+            f"Make its last resize/crop use {setting}."
         )
     if image.dtype != torch.uint8:
         raise ConfigError(
