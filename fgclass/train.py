@@ -36,7 +36,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()  # finds, checks and splits the images: bad data fails here
     datamodule.setup("fit")
-    model = instantiate(cfg.model, num_classes=datamodule.num_classes, class_names=datamodule.class_names)
+    model = instantiate(
+        cfg.model,
+        num_classes=datamodule.num_classes,
+        class_names=datamodule.class_names,
+        image_size=datamodule.image_size,
+        resize_size=datamodule.resize_size,
+    )
 
     callbacks = instantiate_dict(cfg.callbacks)
     if cfg.finetune.callback:
@@ -60,6 +66,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             noise_sigmas=cfg.eval.noise_sigmas,
             noise_seed=cfg.eval.noise_seed,
             top_k=cfg.eval.top_k,
+            gradcam=cfg.eval.gradcam,
             history_dir=tensorboard.log_dir if tensorboard else None,
             timings={"fit_minutes": (time.perf_counter() - start) / 60},  # scan, checks and training
         )

@@ -83,22 +83,28 @@ def write_predictions(
     path: Path,
     paths: Sequence[str],
     logits: torch.Tensor,
-    targets: torch.Tensor,
+    targets: torch.Tensor | None,
     class_names: Sequence[str],
     top_k: int,
 ) -> None:
-    """``predictions.csv``: path, true and predicted label, top-k classes with probabilities."""
+    """``predictions.csv``: path, true label (when ``targets`` are known), predicted label, correct,
+    then the top-k classes with their probabilities."""
     k = min(top_k, len(class_names))
     probs, classes = logits.float().softmax(dim=1).topk(k, dim=1)
-    header = ["path", "true_label", "predicted_label", "correct"]
+    labelled = targets is not None
+    header = ["path", "true_label", "predicted_label", "correct"] if labelled else ["path", "predicted_label"]
     for i in range(1, k + 1):
         header += [f"top{i}", f"top{i}_prob"]
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
-        for row, (p, y) in enumerate(zip(paths, targets.tolist())):
+        for row, p in enumerate(paths):
             predicted = int(classes[row, 0])
-            line = [p, class_names[y], class_names[predicted], int(predicted == y)]
+            if labelled:
+                y = int(targets[row])
+                line = [p, class_names[y], class_names[predicted], int(predicted == y)]
+            else:
+                line = [p, class_names[predicted]]
             for c, prob in zip(classes[row].tolist(), probs[row].tolist()):
                 line += [class_names[c], f"{prob:.6f}"]
             writer.writerow(line)

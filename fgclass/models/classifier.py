@@ -24,6 +24,12 @@ from fgclass.models.heads import build_head
 from fgclass.models.losses import build_loss
 
 
+def normalize(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """``uint8`` 0-255 or float [0, 1] images, ``(N, 3, H, W)``, to ``(x - mean) / std`` in float."""
+    x = images.float() / 255 if images.dtype == torch.uint8 else images.float()
+    return (x - mean) / std
+
+
 def _eval_metrics(num_classes: int, prefix: str) -> MetricCollection:
     return MetricCollection(
         {
@@ -62,6 +68,8 @@ class Classifier(L.LightningModule):
         mean / std: input normalisation; ``None``: what the backbone's weights were trained with
             (the resolved values are saved with the checkpoint).
         channels_last: run convolutions in NHWC memory format (faster with AMX and tensor cores).
+        image_size / resize_size: the eval preprocessing (shorter side to ``resize_size``, centre
+            crop ``image_size``), kept in the checkpoint so predict and export need no training data.
     """
 
     def __init__(
@@ -78,12 +86,15 @@ class Classifier(L.LightningModule):
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
         channels_last: bool = False,
+        image_size: int | None = None,
+        resize_size: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)  # logged with the final metrics instead
         net = create_backbone(backbone, weights, **(backbone_kwargs or {}))
         self.backbone = net.model
         self.stages = net.stages
+        self.cam_layer = net.cam_layer
         self.head = build_head(net.num_features, num_classes, **(head or {}))
         self.criterion = build_loss(**(loss or {}))
         self.hparams.mean = list(mean or net.mean)  # the checkpoint keeps what the weights needed
@@ -98,6 +109,7 @@ class Classifier(L.LightningModule):
         self.keep_frozen_in_optimizer = False
         self.test_outputs: list[Outputs] = []
         self.test_results: Results | None = None  # the last test run, gathered from every rank
+        self.tta = False  # test/predict: average over horizontal flips (see predict_logits)
         if channels_last:
             self.to(memory_format=torch.channels_last)
 
@@ -109,8 +121,7 @@ class Classifier(L.LightningModule):
     # --- forward -----------------------------------------------------------------------------
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """``uint8`` 0-255 or float [0, 1] images to normalised float tensors."""
-        x = images.float().div_(255) if images.dtype == torch.uint8 else images.float()
-        x = (x - self.mean) / self.std
+        x = normalize(images, self.mean, self.std)
         if self.hparams.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
@@ -150,7 +161,7 @@ class Classifier(L.LightningModule):
 
     def test_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> None:
         x, y, index = batch
-        self.test_outputs.append((self(x).float().cpu(), y.cpu(), index.cpu()))
+        self.test_outputs.append((self.predict_logits(x).float().cpu(), y.cpu(), index.cpu()))
 
     def on_test_epoch_end(self) -> None:
         # every rank's outputs, each test image once: the one source of the test metrics and reports
@@ -160,9 +171,18 @@ class Classifier(L.LightningModule):
         summary = self.test_results.summary
         self.log_dict({f"test/{k}": v for k, v in summary.items() if k != "num_samples"}, sync_dist=True)
 
-    def predict_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> tuple[torch.Tensor, ...]:
-        x, y, index = batch
-        return self(x).float().cpu(), y.cpu(), index.cpu()
+    def predict_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of a batch; with test-time augmentation (``self.tta``), the log of the class
+        probabilities averaged over each image and its mirror image."""
+        if not self.tta or x.ndim == 2:
+            return self(x)
+        return ((self(x).float().softmax(1) + self(x.flip(-1)).float().softmax(1)) / 2).log()
+
+    def predict_step(self, batch: Sequence[Any], batch_idx: int) -> tuple[Any, ...]:
+        """``(logits, *rest)`` of a batch ``(images, *rest)``, on the CPU."""
+        x, *rest = batch
+        rest = [r.cpu() if isinstance(r, torch.Tensor) else r for r in rest]
+        return (self.predict_logits(x).float().cpu(), *rest)
 
     # --- fine-tuning support -----------------------------------------------------------------
     def stage_parameters(self) -> dict[str, list[nn.Parameter]]:

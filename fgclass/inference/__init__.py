@@ -1,0 +1,1 @@
+"""Using a trained model: images from a folder or list, batched prediction, export with a parity check."""

@@ -1,0 +1,115 @@
+"""The images to predict: one file, a folder (recursively) or a CSV of paths; each file checked as it
+is read, so broken ones are reported with a reason instead of stopping the run."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset
+
+from fgclass.data.sources import IMAGE_EXTENSIONS
+from fgclass.errors import DataError
+
+CSV_COLUMNS = ("path", "filename", "file", "image")  # a CSV's path column, by the first name found
+
+
+def find_inputs(inputs: str | Path | None) -> list[Path]:
+    """Every file to predict: ``inputs`` itself, every non-hidden file under a folder, or the rows of a
+    CSV (its ``path``/``filename`` column, else the first; relative paths are taken from the CSV's folder).
+
+    Files that are not images stay in the list: they are reported as skipped, not silently left out.
+    """
+    if not inputs:
+        raise DataError(
+            "inputs is not set: pass inputs=PATH (an image, a folder of images or a CSV of paths)."
+        )
+    path = Path(inputs).expanduser()
+    if not path.exists():
+        raise DataError(f"inputs: '{path}' does not exist.")
+    if path.is_dir():
+        files = sorted(
+            p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.parts)
+        )
+        if not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in files):
+            raise DataError(
+                f"inputs: '{path}' holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}), "
+                "in any sub-folder."
+            )
+        return files
+    if path.suffix.lower() == ".csv":
+        return _csv_paths(path)
+    return [path]
+
+
+def _csv_paths(path: Path) -> list[Path]:
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+    except UnicodeDecodeError as exc:
+        raise DataError(f"inputs: '{path}' is not a UTF-8 CSV file ({exc}).") from exc
+    if not rows:
+        raise DataError(f"inputs: '{path}' is empty; give one image path per row.")
+    header = [cell.strip().lower() for cell in rows[0]]
+    column = next((header.index(name) for name in CSV_COLUMNS if name in header), None)
+    body = rows[1:] if column is not None else rows  # no known header: every row is a path
+    paths = [row[column or 0].strip() for row in body if row and row[column or 0].strip()]
+    if not paths:
+        raise DataError(
+            f"inputs: '{path}' lists no paths (expected a column named {' or '.join(CSV_COLUMNS)})."
+        )
+    return [p if p.is_absolute() else path.parent / p for p in map(Path, paths)]
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Decode an image file to RGB ``uint8`` (H, W, 3), or raise :class:`DataError` saying why it cannot be.
+
+    The file is decoded completely first, so truncated files are caught (OpenCV alone would return
+    their readable part); the pixels come from OpenCV, as in training.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"unreadable file ({exc.strerror or exc})") from exc
+    if not data:
+        raise DataError("empty file (0 bytes)")
+    if path.suffix.lower() not in IMAGE_EXTENSIONS:
+        raise DataError(f"not an image file (extension '{path.suffix}')")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+    except UnidentifiedImageError as exc:
+        raise DataError("not an image (no image format recognised)") from exc
+    except Exception as exc:  # PIL raises many exception types for corrupt data
+        raise DataError(f"corrupt or truncated image ({type(exc).__name__}: {exc})") from exc
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DataError("image format OpenCV cannot decode")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+class PredictDataset(Dataset):
+    """Items are ``(image, index, problem)``: a ``uint8`` CHW tensor through ``transform``, the row,
+    and ``""`` or why the file could not be read (then the image is blank and is not predicted)."""
+
+    def __init__(self, paths: Sequence[Path], transform: A.BaseCompose, image_size: int) -> None:
+        self.paths = list(paths)
+        self.transform = transform
+        self.blank = torch.zeros(3, image_size, image_size, dtype=torch.uint8)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, str]:
+        try:
+            image = read_image(self.paths[index])
+        except DataError as exc:
+            return self.blank, index, str(exc)
+        return self.transform(image=image)["image"], index, ""

@@ -1,0 +1,37 @@
+"""The run folder a checkpoint came from, and its test split rebuilt from its own files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from fgclass.app import RUN_CONFIG_FILE
+from fgclass.data.datamodule import ImageClassificationDataModule
+from fgclass.data.splits import SPLITS_FILE
+from fgclass.errors import CheckpointError
+
+
+def run_folder(ckpt_path: Path) -> Path:
+    """The run folder a checkpoint belongs to (the parent of ``checkpoints/``)."""
+    folder = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent
+    missing = [name for name in (RUN_CONFIG_FILE, SPLITS_FILE) if not (folder / name).is_file()]
+    if missing:
+        raise CheckpointError(
+            f"'{folder}' lacks {', '.join(missing)}: the checkpoint must stay inside the fgclass run "
+            "folder that produced it (<run>/checkpoints/), next to its run_config.yaml and splits.csv."
+        )
+    return folder
+
+
+def run_datamodule(run: Path, output_dir: str | Path, **overrides: Any) -> ImageClassificationDataModule:
+    """The run's data module on exactly its ``splits.csv``, set up for testing (no augmentation);
+    ``overrides`` replace data settings (e.g. ``root`` for data that has moved)."""
+    data_cfg = OmegaConf.load(run / RUN_CONFIG_FILE).data
+    datamodule = instantiate(
+        data_cfg, **overrides, splits_file=str(run / SPLITS_FILE), output_dir=str(output_dir), augment=None
+    )
+    datamodule.setup("test")
+    return datamodule

@@ -1,0 +1,117 @@
+"""Predict the classes of new images with a trained checkpoint.
+
+    python -m fgclass.predict ckpt_path=outputs/runs/.../checkpoints/last.ckpt inputs=/path/to/photos
+
+``inputs`` is an image, a folder (searched recursively) or a CSV of paths. Only the checkpoint is
+needed: it carries the class names, input size and normalisation. Files that cannot be read are
+listed with the reason in ``skipped.csv``; the rest go to ``predictions.csv``. Exit status: 0 when
+every file was predicted, 2 when some were skipped, 1 on an error.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections import Counter
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch.utils.data import DataLoader
+
+import fgclass.config  # noqa: F401  (registers the fgclass.* config resolvers)
+from fgclass.app import run_task
+from fgclass.callbacks import progress_bar
+from fgclass.data.datamodule import default_num_workers
+from fgclass.data.sources import listing
+from fgclass.data.transforms import eval_transform
+from fgclass.errors import ConfigError, DataError
+from fgclass.evaluation.reports import write_predictions
+from fgclass.inference.inputs import PredictDataset, find_inputs
+from fgclass.models import Classifier
+from fgclass.models.checkpoint import load_classifier
+
+log = logging.getLogger(__name__)
+PREDICTIONS_FILE = "predictions.csv"
+SKIPPED_FILE = "skipped.csv"
+EXIT_SKIPPED = 2
+
+
+def input_size(model: Classifier, image_size: int | None = None, resize_size: int | None = None) -> tuple:
+    """``(image_size, resize_size)`` of the eval preprocessing: given values, else the checkpoint's."""
+    image_size = image_size or model.hparams.get("image_size")
+    resize_size = resize_size or model.hparams.get("resize_size")
+    if not image_size or not resize_size:
+        raise ConfigError(
+            "The checkpoint does not record its input size (it predates fgclass storing it): pass the "
+            "run's data.image_size and data.resize_size as image_size=224 resize_size=256."
+        )
+    return int(image_size), int(resize_size)
+
+
+def predict(cfg: DictConfig) -> dict[str, int]:
+    """Predict every readable file of ``cfg.inputs``; write predictions.csv and skipped.csv."""
+    model = load_classifier(cfg.ckpt_path)
+    model.tta = bool(cfg.tta)
+    image_size, resize_size = input_size(model, cfg.image_size, cfg.resize_size)
+    files = find_inputs(cfg.inputs)
+    if cfg.batch_size < 1:
+        raise ConfigError(f"batch_size={cfg.batch_size}: use a positive number of images per batch.")
+    dataset = PredictDataset(files, eval_transform(image_size, resize_size), image_size)
+    workers = default_num_workers() if cfg.num_workers is None else cfg.num_workers
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, num_workers=workers)
+    trainer = instantiate(cfg.trainer, logger=False, callbacks=[progress_bar()])
+    batches = trainer.predict(model, dataloaders=loader)
+    logits = torch.cat([b[0] for b in batches])
+    index = torch.cat([b[1] for b in batches]).tolist()
+    problems = [problem for b in batches for problem in b[2]]
+
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    good = [row for row, problem in enumerate(problems) if not problem]
+    skipped = [(str(files[index[row]]), problems[row]) for row, problem in enumerate(problems) if problem]
+    if not good:
+        raise DataError(
+            f"None of the {len(files)} files under '{cfg.inputs}' could be read:\n"
+            + listing([f"{path}: {why}" for path, why in skipped])
+        )
+    paths = [str(files[index[row]]) for row in good]
+    write_predictions(out / PREDICTIONS_FILE, paths, logits[good], None, model.class_names, cfg.top_k)
+    with (out / SKIPPED_FILE).open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "reason"])
+        writer.writerows(skipped)
+
+    top = Counter(model.class_names[i] for i in logits[good].argmax(1).tolist()).most_common(3)
+    log.info(
+        "Predicted %d image%s%s: %s in %s (most often %s)",
+        len(good),
+        "" if len(good) == 1 else "s",
+        " with flip TTA" if model.tta else "",
+        PREDICTIONS_FILE,
+        out,
+        ", ".join(f"{name} x{count}" for name, count in top),
+    )
+    if skipped:
+        log.warning(
+            "Skipped %d file%s that cannot be read (listed in %s):\n%s",
+            len(skipped),
+            "" if len(skipped) == 1 else "s",
+            out / SKIPPED_FILE,
+            listing([f"{path}: {why}" for path, why in skipped]),
+        )
+    return {"predicted": len(good), "skipped": len(skipped)}
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point; exits with status 2 when files were skipped."""
+    skipped = run_task(lambda c: predict(c)["skipped"], cfg, cfg.paths.output_dir)
+    if skipped:
+        raise SystemExit(EXIT_SKIPPED)
+
+
+if __name__ == "__main__":
+    main()
