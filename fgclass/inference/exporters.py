@@ -1,0 +1,227 @@
+"""Export a trained classifier for deployment (ONNX, TorchScript) and prove the file computes what
+the PyTorch model computes.
+
+The exported graph takes what a deployment has at hand: ``uint8`` RGB images ``(N, 3, H, W)`` after
+the eval resize and crop; normalisation happens inside. ``model.json`` beside it says how to
+prepare the images and names the classes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from fgclass.errors import FgclassError
+from fgclass.models.classifier import Classifier, normalize
+
+FORMATS = {"onnx": "model.onnx", "torchscript": "model.pt", "exported_program": "model.pt2"}
+INPUT_NAME, OUTPUT_NAME = "images", "logits"
+
+
+class ExportError(FgclassError):
+    """An exported model is missing, cannot be built, or disagrees with the PyTorch model."""
+
+
+class InferenceModel(nn.Module):
+    """``uint8`` RGB images ``(N, 3, H, W)`` to logits: the classifier's normalisation, backbone and
+    head as a plain ``nn.Module`` (no Lightning), which is what exporters trace."""
+
+    def __init__(self, classifier: Classifier) -> None:
+        super().__init__()
+        self.backbone = classifier.backbone
+        self.head = classifier.head
+        self.register_buffer("mean", classifier.mean.detach().clone())
+        self.register_buffer("std", classifier.std.detach().clone())
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(normalize(images, self.mean, self.std)))
+
+
+@dataclass(frozen=True)
+class Parity:
+    """How closely the exported file's logits match PyTorch's on the same images."""
+
+    images: int
+    max_abs_diff: float
+    top1_agreement: float
+    tolerance: float
+    batch_sizes: list[int]
+
+    @property
+    def passed(self) -> bool:
+        return self.top1_agreement == 1.0 and self.max_abs_diff <= self.tolerance
+
+
+def _batch_dim(dynamic_batch: bool) -> dict | None:
+    return {"images": {0: torch.export.Dim("batch", min=1)}} if dynamic_batch else None
+
+
+def export_onnx(
+    model: InferenceModel, example: torch.Tensor, path: Path, dynamic_batch: bool, opset: int
+) -> None:
+    """Write ``model`` as one ONNX file (torch's dynamo-based exporter); batch size dynamic or
+    ``len(example)``. The exporter's progress lines and optimiser log are kept quiet."""
+    for name in ("onnxscript", "onnx_ir"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    with contextlib.redirect_stdout(io.StringIO()):
+        torch.onnx.export(
+            model,
+            (example,),
+            str(path),
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            opset_version=opset,
+            dynamic_shapes=_batch_dim(dynamic_batch),
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
+
+
+def export_program(
+    model: InferenceModel, example: torch.Tensor, path: Path, dynamic_batch: bool, opset: int
+) -> None:
+    """Write ``model`` as a ``torch.export`` program (``.pt2``, loads with ``torch.export.load``)."""
+    program = torch.export.export(model, (example,), dynamic_shapes=_batch_dim(dynamic_batch))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="No complete tensor found")  # torch's own CPU weights
+        torch.export.save(program, path)
+
+
+def export_torchscript(
+    model: InferenceModel, example: torch.Tensor, path: Path, dynamic_batch: bool, opset: int
+) -> None:
+    """Write ``model`` as a traced TorchScript module (any batch size). PyTorch deprecates
+    TorchScript in favour of ``torch.export`` (``format=exported_program``); its warning is muted."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(torch.jit.trace(model, example), str(path))
+
+
+def onnx_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """Run the ONNX file with onnxruntime on the CPU: ``uint8`` images in, logits out."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return lambda images: session.run([OUTPUT_NAME], {INPUT_NAME: images})[0]
+
+
+def torchscript_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """Run the TorchScript file: ``uint8`` images in, logits out."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return _torch_runner(torch.jit.load(str(path), map_location="cpu").eval())
+
+
+def program_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """Run the ``torch.export`` program: ``uint8`` images in, logits out."""
+    return _torch_runner(torch.export.load(path).module())
+
+
+def _torch_runner(module: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[np.ndarray], np.ndarray]:
+    def run(images: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return module(torch.from_numpy(images)).numpy()
+
+    return run
+
+
+EXPORTERS = {
+    "onnx": (export_onnx, onnx_runner),
+    "torchscript": (export_torchscript, torchscript_runner),
+    "exported_program": (export_program, program_runner),
+}
+
+
+def check_parity(
+    model: InferenceModel,
+    run: Callable[[np.ndarray], np.ndarray],
+    images: torch.Tensor,
+    batch_sizes: list[int],
+    tolerance: float,
+) -> Parity:
+    """Logits of the exported ``run`` against the PyTorch ``model``'s on ``images``, fed in batches of
+    each of ``batch_sizes``: the largest absolute difference and the share of equal top-1 classes."""
+    with torch.no_grad():
+        expected = model(images).numpy()
+    worst, agree, total = 0.0, 0, 0
+    for size in batch_sizes:
+        got = np.concatenate([run(images[i : i + size].numpy()) for i in range(0, len(images), size)])
+        worst = max(worst, float(np.abs(got - expected).max()))
+        agree += int((got.argmax(1) == expected.argmax(1)).sum())
+        total += len(images)
+    return Parity(len(images), worst, agree / total, tolerance, batch_sizes)
+
+
+def export(
+    classifier: Classifier,
+    images: torch.Tensor,
+    out: Path,
+    fmt: str = "onnx",
+    dynamic_batch: bool = True,
+    opset: int = 18,
+    tolerance: float = 1e-3,
+    metadata: dict[str, Any] | None = None,
+) -> tuple[Path, Parity]:
+    """Export ``classifier`` to ``out``/model.<ext> with ``model.json``, and check it on ``images``
+    (``uint8``, ``(N, 3, S, S)``). Raises :class:`ExportError` (and removes the file) on a mismatch."""
+    if fmt not in EXPORTERS:
+        raise ExportError(f"format='{fmt}' is not supported: use one of {', '.join(EXPORTERS)}.")
+    exporter, runner = EXPORTERS[fmt]
+    model = InferenceModel(classifier).eval()
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / FORMATS[fmt]
+    try:
+        exporter(model, images, path, dynamic_batch, opset)
+    except Exception as exc:
+        raise ExportError(f"Exporting to {fmt} failed ({type(exc).__name__}: {exc}).") from exc
+    batch_sizes = sorted({1, len(images)}) if dynamic_batch else [len(images)]
+    parity = check_parity(model, runner(path), images, batch_sizes, tolerance)
+    size = int(images.shape[-1])
+    info = {
+        "format": fmt,
+        "file": path.name,
+        "input": {
+            "name": INPUT_NAME,
+            "dtype": "uint8",
+            "layout": "NCHW, RGB",
+            "shape": ["batch" if dynamic_batch else len(images), 3, size, size],
+        },
+        "output": {
+            "name": OUTPUT_NAME,
+            "shape": ["batch" if dynamic_batch else len(images), len(classifier.class_names)],
+        },
+        "preprocessing": {
+            "resize_shorter_side": classifier.hparams.get("resize_size"),
+            "center_crop": size,
+            "mean": list(classifier.hparams.mean),
+            "std": list(classifier.hparams.std),
+            "note": "shorter side to resize_shorter_side (bilinear), centre crop, uint8 in; "
+            "(x / 255 - mean) / std happens inside the model",
+        },
+        "class_names": classifier.class_names,
+        "opset": opset if fmt == "onnx" else None,
+        "torch": torch.__version__,
+        "parity": {**asdict(parity), "passed": parity.passed},
+        **(metadata or {}),
+    }
+    (out / "model.json").write_text(json.dumps(info, indent=2) + "\n")
+    if not parity.passed:
+        path.unlink()
+        raise ExportError(
+            f"The {fmt} export disagrees with the PyTorch model on {parity.images} images: max |logit "
+            f"difference| {parity.max_abs_diff:.3g} (tolerance {tolerance:g}), top-1 agreement "
+            f"{parity.top1_agreement:.1%}. The file was removed; details in {out / 'model.json'}."
+        )
+    return path, parity

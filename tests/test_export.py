@@ -1,0 +1,141 @@
+"""fgclass.export: ONNX/TorchScript/torch.export files that compute what the PyTorch model computes,
+for torchvision and timm backbones; the README's onnxruntime-only snippet gives predict's labels."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from fgclass.export import export_checkpoint
+from fgclass.inference.exporters import ExportError, export
+from fgclass.models import Classifier
+from fgclass.predict import predict
+
+from .conftest import CONF_DIR, compose_config
+from .test_predict import predict_config, read_csv
+
+REPO = CONF_DIR.parent
+
+
+def export_config(tmp_path: Path, *overrides: str) -> DictConfig:
+    return compose_config("export", list(overrides), tmp_path)
+
+
+@pytest.fixture(scope="module")
+def onnx_export(trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The trained run's best checkpoint exported to ONNX with a dynamic batch (parity on its test split)."""
+    tmp = tmp_path_factory.mktemp("export")
+    ckpt = next((trained_run / "checkpoints").glob("epoch*.ckpt"))
+    export_checkpoint(export_config(tmp, f"ckpt_path={ckpt}", "batch_size=8"))
+    return tmp / "run"
+
+
+def test_onnx_export_passes_its_parity_check_and_describes_itself(
+    onnx_export: Path, trained_run: Path
+) -> None:
+    info = json.loads((onnx_export / "model.json").read_text())
+    parity = info["parity"]
+    assert parity["passed"] and parity["images"] == 8 and parity["batch_sizes"] == [1, 8]
+    assert parity["top1_agreement"] == 1.0 and parity["max_abs_diff"] <= 1e-3
+    assert info["input"] == {
+        "name": "images",
+        "dtype": "uint8",
+        "layout": "NCHW, RGB",
+        "shape": ["batch", 3, 32, 32],
+    }
+    assert info["preprocessing"]["resize_shorter_side"] == 36 and info["preprocessing"]["center_crop"] == 32
+    assert len(info["class_names"]) == 9 and info["opset"] == 18 and info["torch"] == torch.__version__
+    session = onnxruntime.InferenceSession(str(onnx_export / "model.onnx"))
+    for batch in (1, 3, 10):  # any batch size
+        out = session.run(None, {"images": np.zeros((batch, 3, 32, 32), np.uint8)})[0]
+        assert out.shape == (batch, 9)
+
+
+def test_readme_snippet_needs_only_onnxruntime_and_gives_predicts_labels(
+    onnx_export: Path, trained_run: Path, tmp_path: Path
+) -> None:
+    readme = (REPO / "README.md").read_text()
+    snippet = re.search(r"<!-- onnx-snippet.*?-->\n```python\n(.*?)```", readme, re.S).group(1)
+    imports = set(re.findall(r"^(?:import|from) (\w+)", snippet, re.M))
+    assert imports <= {"json", "sys", "numpy", "onnxruntime", "PIL"}
+    (onnx_export / "predict_onnx.py").write_text(snippet)
+    ckpt = next((trained_run / "checkpoints").glob("epoch*.ckpt"))
+    images = sorted(Path(p) for p in _run_test_images(trained_run))
+    predict(predict_config(tmp_path, f"ckpt_path={ckpt}", f"inputs={_as_csv(images, tmp_path)}"))
+    expected = {r["path"]: r["predicted_label"] for r in read_csv(tmp_path / "run" / "predictions.csv")}
+    # run as written, then make sure neither torch nor fgclass was needed
+    check = "import runpy, sys; runpy.run_path('predict_onnx.py', run_name='__main__'); "
+    check += "assert not {'torch', 'fgclass'} & set(sys.modules), 'snippet imported torch'"
+    result = subprocess.run(
+        [sys.executable, "-c", check, *map(str, images)],
+        cwd=onnx_export,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()  # "<path> <label>", in argument order; both may hold spaces
+    assert len(lines) == len(images) and all(line.startswith(f"{p} ") for p, line in zip(images, lines))
+    assert {str(p): line[len(str(p)) + 1 :] for p, line in zip(images, lines)} == expected
+
+
+def _run_test_images(run: Path) -> list[str]:
+    root = Path(OmegaConf.load(run / "run_config.yaml").data.root) / "Fish_Dataset"
+    return [str(root / r["path"]) for r in read_csv(run / "splits.csv") if r["split"] == "test"]
+
+
+def _as_csv(images: list[Path], tmp_path: Path) -> Path:
+    listing = tmp_path / "images.csv"
+    listing.write_text("path\n" + "".join(f"{p}\n" for p in images))
+    return listing
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "exported_program"])
+def test_torch_formats_pass_parity_with_a_fixed_batch(trained_run: Path, tmp_path: Path, fmt: str) -> None:
+    ckpt = trained_run / "checkpoints" / "last.ckpt"
+    result = export_checkpoint(
+        export_config(tmp_path, f"ckpt_path={ckpt}", f"format={fmt}", "dynamic_batch=false", "batch_size=4")
+    )
+    assert result["top1_agreement"] == 1.0 and result["max_abs_diff"] <= 1e-3
+    info = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert info["parity"]["batch_sizes"] == [4] and info["input"]["shape"][0] == 4
+
+
+def test_timm_backbone_exports_to_onnx_with_a_fixed_batch(tmp_path: Path) -> None:
+    model = Classifier(
+        5, [f"c{i}" for i in range(5)], backbone="timm/resnet10t", image_size=48, resize_size=56
+    ).eval()
+    images = torch.randint(0, 256, (6, 3, 48, 48), dtype=torch.uint8)
+    path, parity = export(model, images, tmp_path, "onnx", dynamic_batch=False)
+    assert parity.passed and parity.batch_sizes == [6]
+    session = onnxruntime.InferenceSession(str(path))
+    assert session.get_inputs()[0].shape == [6, 3, 48, 48]
+    with torch.no_grad():
+        np.testing.assert_allclose(
+            session.run(None, {"images": images.numpy()})[0], model(images).numpy(), atol=1e-4
+        )
+
+
+def test_export_fails_and_removes_the_file_when_parity_fails(trained_run: Path, tmp_path: Path) -> None:
+    ckpt = trained_run / "checkpoints" / "last.ckpt"
+    with pytest.raises(ExportError, match=r"disagrees with the PyTorch model .*\(tolerance -1\)"):
+        export_checkpoint(export_config(tmp_path, f"ckpt_path={ckpt}", "format=torchscript", "tolerance=-1"))
+    assert not (tmp_path / "run" / "model.pt").exists()
+    assert json.loads((tmp_path / "run" / "model.json").read_text())["parity"]["passed"] is False
+
+
+def test_unknown_format_is_a_clear_error(trained_run: Path, tmp_path: Path) -> None:
+    ckpt = trained_run / "checkpoints" / "last.ckpt"
+    with pytest.raises(ExportError, match="format='tflite' is not supported: use one of onnx, torchscript"):
+        export_checkpoint(
+            export_config(tmp_path, f"ckpt_path={ckpt}", "format=tflite", f"images={REPO / 'tests' / 'data'}")
+        )
