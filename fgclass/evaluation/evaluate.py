@@ -9,12 +9,14 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 
 from fgclass.data.datamodule import ImageClassificationDataModule
+from fgclass.errors import ConfigError
 from fgclass.evaluation import plots, reports
+from fgclass.evaluation.gradcam import GRADCAM_DIR, write_gradcam
 from fgclass.evaluation.metrics import Results
 from fgclass.evaluation.noise import noise_robustness
 from fgclass.evaluation.tensorboard import add_figure, add_scalars, add_text, read_history
@@ -36,6 +38,7 @@ def evaluate(
     top_k: int = 5,
     history_dir: str | Path | None = None,
     timings: Mapping[str, float] | None = None,
+    gradcam: Mapping[str, Any] | None = None,
 ) -> dict[str, float]:
     """Test ``model`` (weights from ``ckpt_path`` if given) and write every report into ``output_dir``.
 
@@ -70,6 +73,8 @@ def evaluate(
             figure = plots.noise_figure(noise)
             add_figure(trainer, "test/noise_robustness", figure)
             plots.save(figure, out / "noise_robustness.png")
+        if gradcam and gradcam.get("enabled"):
+            _write_gradcam(trainer, out, model, datamodule, results, gradcam)
         if history_dir is not None and Path(history_dir).is_dir():
             history = read_history(history_dir)
             if history:
@@ -113,3 +118,31 @@ def _write_reports(
     add_figure(trainer, "test/per_class_f1", figure)
     plots.save(figure, out / "per_class_f1.png")
     add_text(trainer, "test/classification_report", (out / "classification_report.md").read_text())
+
+
+def _write_gradcam(
+    trainer: L.Trainer,
+    out: Path,
+    model: Classifier,
+    datamodule: ImageClassificationDataModule,
+    results: Results,
+    options: Mapping[str, Any],
+) -> None:
+    """``gradcam/`` and its TensorBoard figure; a backbone Grad-CAM cannot explain only warns, since
+    the test metrics are already written."""
+    try:
+        figure = write_gradcam(
+            out,
+            model,
+            datamodule.datasets["test"],
+            results,
+            datamodule.class_names,
+            options.get("num_mistakes", 8),
+            options.get("num_correct", 8),
+        )
+    except ConfigError as exc:
+        log.warning("No Grad-CAM: %s (set eval.gradcam.enabled=false to skip it)", exc)
+        return
+    if figure is not None:
+        add_figure(trainer, "test/gradcam", figure)
+        plots.save(figure, out / GRADCAM_DIR / "gradcam.png")

@@ -90,6 +90,19 @@ def per_class_f1_figure(f1: np.ndarray, class_names: Sequence[str]) -> Figure:
     return fig
 
 
+def gradcam_figure(panels: Sequence[tuple[np.ndarray, np.ndarray, str]], columns: int = 4) -> Figure:
+    """Grad-CAM panels (image, heatmap overlay, title) in a grid, image and overlay side by side."""
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 4, rows * 2.4), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, (image, overlay, title) in zip(axes.flat, panels):
+        axis.imshow(np.hstack([image, overlay]))
+        axis.set_title(title, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def save(fig: Figure, path: str | Path) -> Path:
     """Write ``fig`` as PNG and release it."""
     fig.savefig(path, dpi=100)

@@ -41,7 +41,9 @@ class Backbone:
     """A feature extractor: ``model(x)`` returns ``(N, num_features)``.
 
     ``stages`` maps a stage name to the parameter-name prefixes it owns, ordered input to output;
-    ``mean``/``std`` are the input normalisation the weights were trained with.
+    ``mean``/``std`` are the input normalisation the weights were trained with; ``cam_layer`` names
+    the module whose feature map Grad-CAM explains (the last convolutional stage; ``None`` where the
+    backbone has no spatial feature map, e.g. a ViT).
     """
 
     model: nn.Module
@@ -49,6 +51,7 @@ class Backbone:
     stages: dict[str, list[str]]
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
+    cam_layer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,16 +59,20 @@ class _Entry:
     torchvision_name: str
     classifier: str  # attribute path of the layer replaced by Identity
     stages: Callable[[nn.Module], dict[str, list[str]]]
+    cam_layer: str | None  # the module Grad-CAM explains
 
 
 _REGISTRY: dict[str, _Entry] = {}
 
 
-def register_backbone(name: str, torchvision_name: str, classifier: str) -> Callable:
-    """Decorator: register a function ``model -> stages`` under ``name``."""
+def register_backbone(
+    name: str, torchvision_name: str, classifier: str, cam_layer: str | None = None
+) -> Callable:
+    """Decorator: register a function ``model -> stages`` under ``name``; ``cam_layer`` is the
+    module Grad-CAM explains (the last convolutional stage)."""
 
     def wrap(stages: Callable[[nn.Module], dict[str, list[str]]]) -> Callable:
-        _REGISTRY[name] = _Entry(torchvision_name, classifier, stages)
+        _REGISTRY[name] = _Entry(torchvision_name, classifier, stages, cam_layer)
         return stages
 
     return wrap
@@ -98,10 +105,10 @@ def _resnet_stages(model: nn.Module) -> dict[str, list[str]]:
 
 
 for _depth in (18, 34, 50, 101):
-    register_backbone(f"resnet{_depth}", f"resnet{_depth}", "fc")(_resnet_stages)
+    register_backbone(f"resnet{_depth}", f"resnet{_depth}", "fc", "layer4")(_resnet_stages)
 
 
-@register_backbone("efficientnet_b0", "efficientnet_b0", "classifier.1")
+@register_backbone("efficientnet_b0", "efficientnet_b0", "classifier.1", "features.8")
 def _efficientnet_stages(model: nn.Module) -> dict[str, list[str]]:
     blocks = len(model.features)
     return {
@@ -111,7 +118,7 @@ def _efficientnet_stages(model: nn.Module) -> dict[str, list[str]]:
     }
 
 
-@register_backbone("convnext_tiny", "convnext_tiny", "classifier.2")
+@register_backbone("convnext_tiny", "convnext_tiny", "classifier.2", "features.7")
 def _convnext_stages(model: nn.Module) -> dict[str, list[str]]:
     # features: stem, stage1, down, stage2, down, stage3, down, stage4; then the final LayerNorm
     return {
@@ -234,7 +241,9 @@ def _create_timm(name: str, weights: str | None, **kwargs: Any) -> Backbone:
         load_weights_file(model, weights, model.pretrained_cfg.get("classifier") or "classifier")
     model.reset_classifier(0)
     num_features = getattr(model, "head_hidden_size", None) or model.num_features
-    return Backbone(model, num_features, _timm_stages(model), mean, std)
+    # timm's feature_info lists each feature map's module; the last one is what Grad-CAM explains
+    cam_layer = model.feature_info[-1]["module"] if getattr(model, "feature_info", None) else None
+    return Backbone(model, num_features, _timm_stages(model), mean, std, cam_layer)
 
 
 def create_backbone(name: str, weights: str | None = None, **kwargs: Any) -> Backbone:
@@ -255,4 +264,4 @@ def create_backbone(name: str, weights: str | None = None, **kwargs: Any) -> Bac
     old = getattr(parent, attr)
     num_features = next(m for m in old.modules() if isinstance(m, nn.Linear)).in_features
     setattr(parent, attr, nn.Identity())
-    return Backbone(model, num_features, entry.stages(model))
+    return Backbone(model, num_features, entry.stages(model), cam_layer=entry.cam_layer)
