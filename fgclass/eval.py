@@ -50,6 +50,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
         noise_seed=cfg.eval.noise_seed,
         top_k=cfg.eval.top_k,
         gradcam=cfg.eval.gradcam,
+        tta=cfg.eval.tta,
         history_dir=run / "tensorboard",
     )
 

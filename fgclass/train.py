@@ -14,6 +14,7 @@ import time
 import hydra
 import lightning as L
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import WeightAveraging
 from omegaconf import DictConfig
 
 import fgclass.config  # noqa: F401  (registers the fgclass.* config resolvers)
@@ -56,6 +57,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     if cfg.test and not trainer.fast_dev_run:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        # A weight-averaging checkpoint's state_dict holds the averaged weights; with the callback still
+        # attached, loading it would restore the raw weights (to resume training) and test those.
+        trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, WeightAveraging)]
         tensorboard = tensorboard_logger(trainer)
         results = evaluate(
             trainer,
@@ -67,6 +71,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             noise_seed=cfg.eval.noise_seed,
             top_k=cfg.eval.top_k,
             gradcam=cfg.eval.gradcam,
+            tta=cfg.eval.tta,
             history_dir=tensorboard.log_dir if tensorboard else None,
             timings={"fit_minutes": (time.perf_counter() - start) / 60},  # scan, checks and training
         )

@@ -17,7 +17,7 @@ from fgclass.data.datamodule import ImageClassificationDataModule
 from fgclass.errors import ConfigError
 from fgclass.evaluation import plots, reports
 from fgclass.evaluation.gradcam import GRADCAM_DIR, write_gradcam
-from fgclass.evaluation.metrics import Results
+from fgclass.evaluation.metrics import Results, compute_results, gather_outputs
 from fgclass.evaluation.noise import noise_robustness
 from fgclass.evaluation.tensorboard import add_figure, add_scalars, add_text, read_history
 
@@ -39,6 +39,7 @@ def evaluate(
     history_dir: str | Path | None = None,
     timings: Mapping[str, float] | None = None,
     gradcam: Mapping[str, Any] | None = None,
+    tta: bool = False,
 ) -> dict[str, float]:
     """Test ``model`` (weights from ``ckpt_path`` if given) and write every report into ``output_dir``.
 
@@ -54,6 +55,16 @@ def evaluate(
     trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path)
     results = model.test_results
     summary = dict(results.summary)
+    if tta:
+        model.tta = True
+        test_images = datamodule.eval_loader(
+            datamodule.datasets["test"]
+        )  # images, also when features are cached
+        flipped = compute_results(
+            gather_outputs(trainer, trainer.predict(model, dataloaders=test_images))
+        ).summary
+        model.tta = False
+        summary.update(accuracy_tta=flipped["accuracy"], f1_macro_tta=flipped["f1_macro"])
     if noise_sigmas:
         noise = noise_robustness(
             trainer,

@@ -18,10 +18,12 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
+from fgclass.errors import ConfigError
 from fgclass.evaluation.metrics import Outputs, Results, compute_results, gather_outputs
 from fgclass.models.backbones import create_backbone
 from fgclass.models.heads import build_head
 from fgclass.models.losses import build_loss
+from fgclass.models.mixing import BatchMixing
 
 
 def normalize(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
@@ -68,6 +70,10 @@ class Classifier(L.LightningModule):
         mean / std: input normalisation; ``None``: what the backbone's weights were trained with
             (the resolved values are saved with the checkpoint).
         channels_last: run convolutions in NHWC memory format (faster with AMX and tensor cores).
+        mixing: :class:`~fgclass.models.mixing.BatchMixing` options (``mixup_alpha``, ``cutmix_alpha``,
+            ``prob``) to train on mixed images with soft targets; ``None``/empty: no mixing.
+        lr_layer_decay: layer-wise learning-rate decay: backbone stage ``k`` from the top trains at
+            ``lr * lr_layer_decay ** k`` (the head at ``lr``); 1.0 keeps one learning rate.
         image_size / resize_size: the eval preprocessing (shorter side to ``resize_size``, centre
             crop ``image_size``), kept in the checkpoint so predict and export need no training data.
     """
@@ -86,6 +92,8 @@ class Classifier(L.LightningModule):
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
         channels_last: bool = False,
+        mixing: Mapping[str, float] | None = None,
+        lr_layer_decay: float = 1.0,
         image_size: int | None = None,
         resize_size: int | None = None,
     ) -> None:
@@ -97,6 +105,11 @@ class Classifier(L.LightningModule):
         self.cam_layer = net.cam_layer
         self.head = build_head(net.num_features, num_classes, **(head or {}))
         self.criterion = build_loss(**(loss or {}))
+        self.mixing = BatchMixing(num_classes, **mixing) if mixing else None
+        if self.mixing and not isinstance(self.criterion, nn.CrossEntropyLoss):
+            raise ConfigError("model.mixing needs model.loss.name=cross_entropy (soft targets).")
+        if not 0 < lr_layer_decay <= 1:
+            raise ConfigError(f"model.lr_layer_decay={lr_layer_decay}: use a factor in (0, 1].")
         self.hparams.mean = list(mean or net.mean)  # the checkpoint keeps what the weights needed
         self.hparams.std = list(std or net.std)
         self.register_buffer("mean", torch.tensor(self.hparams.mean).view(1, 3, 1, 1), persistent=False)
@@ -136,10 +149,13 @@ class Classifier(L.LightningModule):
     # --- steps -------------------------------------------------------------------------------
     def training_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch[0], batch[1]
+        target = y
+        if self.mixing is not None and x.ndim == 4:  # images, not cached features
+            x, target = self.mixing(x, y)
         logits = self(x)
-        loss = self.criterion(logits, y)
-        self.train_acc(logits, y)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        loss = self.criterion(logits, target)
+        self.train_acc(logits, y)  # against the original labels
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
@@ -208,11 +224,15 @@ class Classifier(L.LightningModule):
         optimizer_cfg = dict(self.hparams.optimizer or {"_target_": "torch.optim.Adam", "lr": 1e-3})
         lr = optimizer_cfg["lr"]
         groups = [{"name": "head", "params": list(self.head.parameters())}]
-        for stage, params in self.stage_parameters().items():
+        stages = self.stage_parameters()
+        for depth, (stage, params) in enumerate(reversed(stages.items()), start=1):
             frozen = stage in self.frozen_stages
             if frozen and not self.keep_frozen_in_optimizer:
                 continue
-            groups.append({"name": f"backbone.{stage}", "params": params, "lr": 0.0 if frozen else lr})
+            stage_lr = lr * self.hparams.lr_layer_decay**depth
+            groups.insert(
+                1, {"name": f"backbone.{stage}", "params": params, "lr": 0.0 if frozen else stage_lr}
+            )
         optimizer = instantiate(optimizer_cfg, _partial_=True, _convert_="all")(groups)
         schedulers = []
         for cfg in (self.hparams.schedulers or {}).values():
