@@ -131,3 +131,29 @@ def test_layer_wise_lr_decay_scales_each_stage_from_the_top(train_config: Callab
     assert cfg.model.lr_layer_decay == 0.7
     with pytest.raises(ConfigError, match=r"lr_layer_decay=1.5"):
         Classifier(3, backbone="resnet18", lr_layer_decay=1.5)
+
+
+@pytest.mark.parametrize("step", ["0_study", "6_strong_augment"])
+def test_recipe_steps_train(step: str, train_config: Callable[..., DictConfig], butterfly_root: Path) -> None:
+    # the first step (two stages) and the last (every ingredient at once) run end to end
+    cfg = train_config(
+        f"recipe={step}",
+        f"data.root={butterfly_root}",
+        "data.train_image_size=24",
+        "trainer.fast_dev_run=true",
+    )
+    assert "train/loss" in train(cfg)
+
+
+def test_recipe_steps_build_on_each_other(train_config: Callable[..., DictConfig]) -> None:
+    steps = sorted(p.stem for p in (Path(__file__).parents[1] / "conf" / "recipe").glob("*.yaml"))
+    configs = [OmegaConf.to_container(train_config(f"recipe={s}"), resolve=False) for s in steps]
+    last = configs[-1]
+    assert last["model"]["mixing"] and last["callbacks"]["ema"] and last["model"]["lr_layer_decay"] < 1
+    assert last["model"]["loss"]["label_smoothing"] == 0.1 and last["model"]["optimizer"][
+        "_target_"
+    ].endswith("AdamW")
+    assert configs[0]["finetune"]["callback"]["phases"][0]["unfreeze"] == "all"  # the study: two stages
+    assert len({json.dumps(c, sort_keys=True, default=str) for c in configs}) == len(
+        steps
+    )  # each adds something
