@@ -22,6 +22,7 @@ import torchvision
 from torch import nn
 
 from fgclass.errors import CheckpointError, ConfigError
+from fgclass.models.checkpoint import read_torch_file
 from fgclass.models.pretrained import (
     PACKAGED,
     TIMM_PREFIX,
@@ -157,13 +158,7 @@ def load_weights_file(model: nn.Module, path: str | Path, classifier: str) -> No
     Raises :class:`CheckpointError` listing missing, unexpected and mis-shaped keys.
     """
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise CheckpointError(f"model.weights: file '{path}' not found.")
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"model.weights: cannot load '{path}' as a weights file: {exc}") from exc
-    state = _extract_state_dict(loaded, path)
+    state = _extract_state_dict(read_torch_file(path, "model.weights", "weights file"), path)
     own = {k: v for k, v in model.state_dict().items() if not k.startswith(f"{classifier}.")}
     state = {k: v for k, v in state.items() if not k.startswith(f"{classifier}.")}
     missing = sorted(set(own) - set(state))

@@ -1,13 +1,29 @@
-"""Load an fgclass checkpoint anywhere: it carries its weights, class names and preprocessing."""
+"""Read PyTorch files safely: fgclass checkpoints (which carry their weights, class names and
+preprocessing) and weight files, with a message naming the setting when a file does not fit."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from fgclass.errors import CheckpointError
-from fgclass.models.classifier import Classifier
+
+if TYPE_CHECKING:  # the Classifier's backbones read weight files through this module
+    from fgclass.models.classifier import Classifier
+
+
+def read_torch_file(path: str | Path, key: str, what: str = "PyTorch checkpoint") -> Any:
+    """``torch.load`` of ``path`` on the CPU with ``weights_only=True`` (no code runs from the file);
+    a missing or unreadable file is a :class:`CheckpointError` naming the setting ``key``."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"{key}: '{path}' not found.")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{key}: '{path}' is not a readable {what} ({exc}).") from exc
 
 
 def load_classifier(ckpt_path: str | Path | None, key: str = "ckpt_path") -> Classifier:
@@ -15,22 +31,18 @@ def load_classifier(ckpt_path: str | Path | None, key: str = "ckpt_path") -> Cla
 
     ``key`` names the setting the path came from, for the error message.
     """
+    from fgclass.models.classifier import Classifier
+
     if not ckpt_path:
         raise CheckpointError(
             f"{key} is not set: pass {key}=outputs/runs/<run>/checkpoints/<file>.ckpt "
             "(a checkpoint written by python -m fgclass.train)."
         )
-    path = Path(ckpt_path).expanduser()
-    if not path.is_file():
-        raise CheckpointError(f"{key}: '{path}' not found.")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"{key}: '{path}' is not a readable PyTorch checkpoint ({exc}).") from exc
+    checkpoint = read_torch_file(ckpt_path, key)
     hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
     if not hparams or "class_names" not in hparams or "state_dict" not in checkpoint:
         raise CheckpointError(
-            f"{key}: '{path}' is not an fgclass checkpoint (no Classifier hyper-parameters). "
-            "Use a .ckpt from an fgclass run's checkpoints/ folder."
+            f"{key}: '{Path(ckpt_path).expanduser()}' is not an fgclass checkpoint (no Classifier "
+            "hyper-parameters). Use a .ckpt from an fgclass run's checkpoints/ folder."
         )
-    return Classifier.load_from_checkpoint(path, map_location="cpu").eval()
+    return Classifier.load_from_checkpoint(Path(ckpt_path).expanduser(), map_location="cpu").eval()
