@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import hydra
 import lightning as L
+import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import WeightAveraging
 from omegaconf import DictConfig
 
 import fgclass.config  # noqa: F401  (registers the fgclass.* config resolvers)
 from fgclass.app import hparams_summary, instantiate_dict, run_task, save_run_config
+from fgclass.errors import CheckpointError, ConfigError
 from fgclass.evaluation import evaluate
 from fgclass.evaluation.tensorboard import log_hparams, tensorboard_logger
 from fgclass.finetune.feature_cache import FeatureDataModule
@@ -27,11 +30,27 @@ from fgclass.models.pretrained import ensure_available
 log = logging.getLogger(__name__)
 
 
+def check_run_settings(cfg: DictConfig) -> None:
+    """Fail before any work on a resume checkpoint that is not there or an accelerator that is not."""
+    if cfg.ckpt_path and not Path(cfg.ckpt_path).expanduser().is_file():
+        raise CheckpointError(
+            f"ckpt_path: '{cfg.ckpt_path}' not found; resume from a file in a run's checkpoints/ folder "
+            "(e.g. ckpt_path=outputs/runs/<run>/checkpoints/last.ckpt)."
+        )
+    if cfg.trainer.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={cfg.trainer.accelerator} (trainer=gpu/ddp), but this machine has no "
+            "usable CUDA GPU (torch.cuda.is_available() is False). Use trainer=default: it picks the "
+            "GPU where there is one and the CPU otherwise."
+        )
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the model described by ``cfg``, test its best checkpoint; returns the final metrics."""
     start = time.perf_counter()
     L.seed_everything(cfg.seed, workers=True)
     save_run_config(cfg, cfg.paths.output_dir)
+    check_run_settings(cfg)  # settings that would otherwise fail only after the image scan
     ensure_available(cfg.model.backbone, cfg.model.weights)  # missing weights fail now, not after the scan
 
     datamodule = instantiate(cfg.data)

@@ -248,6 +248,9 @@ def test_bad_data_stops_before_splits_csv(butterfly_root: Path, tmp_path: Path, 
         ({"resize_size": 30}, r"data\.resize_size=30 is smaller than data\.image_size=32"),
         ({"augment": A.Compose([A.Resize(height=24, width=24)])}, r"\(3, 24, 24\), expected \(3, 32, 32\)"),
         ({"output_dir": None}, r"output_dir \(for splits\.csv\) or a splits_file"),
+        ({"batch_size": 0}, r"data\.batch_size=0: use a positive number"),
+        ({"eval_batch_size": -4}, r"data\.eval_batch_size=-4: use a positive number"),
+        ({"num_workers": -1}, r"data\.num_workers=-1: use 0"),
     ],
 )
 def test_bad_options_fail_at_construction(

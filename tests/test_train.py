@@ -20,6 +20,7 @@ from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from fgclass.data.dataset import ImageDataset
 from fgclass.data.transforms import eval_transform
+from fgclass.errors import CheckpointError, ConfigError
 from fgclass.evaluation.tensorboard import read_scalars
 from fgclass.models import Classifier
 from fgclass.models.backbones import available_backbones
@@ -173,3 +174,20 @@ def test_cli_reports_bad_input_without_traceback(
     assert message in output and "Traceback" not in output
     errors = list(tmp_path.glob("outputs/runs/*/*/error.txt"))
     assert len(errors) == 1 and errors[0].read_text().startswith(error)
+
+
+@pytest.mark.parametrize(
+    ("override", "error", "message"),
+    [
+        ("ckpt_path={tmp}/gone.ckpt", CheckpointError, r"ckpt_path: '.*gone\.ckpt' not found; resume from"),
+        ("trainer.accelerator=gpu", ConfigError, r"no usable CUDA GPU .* Use trainer=default"),
+    ],
+)
+def test_resume_and_accelerator_settings_fail_before_the_scan(
+    train_config: Callable[..., DictConfig], tmp_path: Path, override: str, error: type, message: str
+) -> None:
+    if "gpu" in override and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    cfg = train_config(f"data.root={tmp_path / 'nowhere'}", override.format(tmp=tmp_path))
+    with pytest.raises(error, match=message):  # the missing data.root would fail later, in the scan
+        train(cfg)

@@ -121,6 +121,11 @@ class ImageClassificationDataModule(L.LightningDataModule):
         self.augmented = augment is not None
         self.split = split if isinstance(split, SplitConfig) else SplitConfig(**(split or {}))
         self.train_fraction = train_fraction
+        for name, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size or 1)):
+            if value < 1:
+                raise ConfigError(f"data.{name}={value}: use a positive number of images per batch.")
+        if num_workers is not None and num_workers < 0:
+            raise ConfigError(f"data.num_workers={num_workers}: use 0 (load in the main process) or more.")
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = default_num_workers() if num_workers is None else num_workers
