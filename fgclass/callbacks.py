@@ -58,6 +58,15 @@ class EpochLog(Callback):
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start = time.perf_counter()
+        self._lrs = ""
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        # the rates the epoch trains at: read after every epoch-start hook (fine-tuning phases add
+        # param groups there), before the epoch's end, when an epoch-interval scheduler has stepped
+        if batch_idx == 0:
+            self._lrs = ",".join(f"{g['lr']:.2g}" for opt in trainer.optimizers for g in opt.param_groups)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
@@ -67,12 +76,11 @@ class EpochLog(Callback):
             for k, v in sorted(trainer.callback_metrics.items())
             if not k.endswith(("_step", "_epoch")) and not k.startswith("lr-")
         )
-        lrs = ",".join(f"{g['lr']:.2g}" for opt in trainer.optimizers for g in opt.param_groups)
         log.info(
             "Epoch %d/%d  %s  lr=%s  (%.0f s)",
             trainer.current_epoch + 1,
             trainer.max_epochs,
             values,
-            lrs,
+            self._lrs,
             time.perf_counter() - self._start,
         )

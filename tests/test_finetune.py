@@ -3,6 +3,8 @@ BatchNorm state of frozen parts, scheduler consistency, and resuming mid-run."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +13,14 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from fgclass.data import FishDataModule
 from fgclass.evaluation.tensorboard import read_scalars
 from fgclass.finetune import Finetuning
 from fgclass.models import Classifier
+from fgclass.train import train
 
 STAGES = ["stem", "layer1", "layer2", "layer3", "layer4"]
 PLATEAU_ALWAYS = {  # never sees an improvement of 10: reduces every epoch after the first
@@ -287,3 +291,25 @@ def test_unknown_stage_names_are_reported(datamodule: FishDataModule, tmp_path: 
             1,
             tmp_path,
         )
+
+
+def test_epoch_log_shows_the_rates_each_epoch_trained_at(
+    train_config: Callable[..., DictConfig], fish_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = train_config(
+        f"data.root={fish_root}",
+        "model=resnet18",
+        "finetune=two_stage",
+        "finetune.stage1_epochs=1",
+        "finetune.lr_all=1e-5",
+        "model/schedulers=cosine",
+        "model.schedulers.cosine.scheduler.warmup_epochs=1",
+        "trainer.max_epochs=2",
+        "trainer.limit_train_batches=2",
+        "test=false",
+    )
+    with caplog.at_level(logging.INFO, logger="fgclass.callbacks"):
+        train(cfg)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Epoch ")]
+    assert lines[0].split("lr=")[1].startswith("0.0005 ")  # the head alone, half-way through warm-up
+    assert len(lines[1].split("lr=")[1].split()[0].split(",")) == 6  # stage 2: head + 5 stages
