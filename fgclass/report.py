@@ -1,6 +1,7 @@
 """Aggregate a Hydra multirun folder into one table: ``python -m fgclass.report DIR``.
 
-One row per configuration (the swept values except ``seed``), metrics as mean ± std over seeds,
+One row per configuration (the swept values except the seeds: ``seed``, ``data.split.seed``),
+metrics as mean ± std over seeds,
 noise robustness per sigma, failed runs listed with their error. Writes ``report.csv``,
 ``report.md`` and a plot per numeric swept value into DIR. The sweep callback
 (:class:`SweepReport`) runs this when a multirun finishes.
@@ -30,7 +31,7 @@ from fgclass.evaluation.reports import METRICS_FILE, NOISE_FILE
 
 log = logging.getLogger(__name__)
 METRICS = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "loss", "fit_minutes", "eval_minutes")
-SEED_KEY = "seed"
+SEED_KEYS = ("seed", "data.split.seed")  # repetitions of one configuration, averaged over
 
 
 @dataclass
@@ -80,10 +81,15 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def _replicate(run: Run) -> str:
+    """Which repetition a run is: its training seed and/or split seed, e.g. ``1`` or ``1/42``."""
+    return "/".join(run.overrides[k] for k in SEED_KEYS if k in run.overrides) or "default"
+
+
 def summarize(runs: list[Run]) -> tuple[list[str], list[dict[str, Any]]]:
     """Swept keys (varying across runs, seed excluded) and one row per configuration."""
     keys = sorted({k for r in runs for k in r.overrides})
-    swept = [k for k in keys if k != SEED_KEY and len({r.overrides.get(k) for r in runs}) > 1]
+    swept = [k for k in keys if k not in SEED_KEYS and len({r.overrides.get(k) for r in runs}) > 1]
     cells: dict[tuple, list[Run]] = defaultdict(list)
     for run in runs:
         if run.error is None:
@@ -93,7 +99,7 @@ def summarize(runs: list[Run]) -> tuple[list[str], list[dict[str, Any]]]:
     for values, members in cells.items():
         row: dict[str, Any] = dict(zip(swept, values))
         row["runs"] = len(members)
-        row["seeds"] = ",".join(sorted(r.overrides.get(SEED_KEY, "default") for r in members))
+        row["seeds"] = ",".join(sorted(_replicate(r) for r in members))
         for metric in METRICS:
             found = [r.metrics[metric] for r in members if metric in r.metrics]
             if found:
@@ -106,6 +112,14 @@ def summarize(runs: list[Run]) -> tuple[list[str], list[dict[str, Any]]]:
     return swept, rows
 
 
+def _cell(row: dict[str, Any], measure: str, runs: int) -> str:
+    """``mean ± std``; a single run's value alone (a spread of one run means nothing)."""
+    if measure + "_mean" not in row:
+        return ""
+    mean = f"{row[measure + '_mean']:.4f}"
+    return f"{mean} ± {row[measure + '_std']:.4f}" if runs > 1 else mean
+
+
 def _markdown(swept: list[str], rows: list[dict[str, Any]], failed: list[Run]) -> str:
     measures = [
         c.removesuffix("_mean") for c in dict.fromkeys(k for r in rows for k in r) if c.endswith("_mean")
@@ -115,7 +129,7 @@ def _markdown(swept: list[str], rows: list[dict[str, Any]], failed: list[Run]) -
     for row in rows:
         cells = [str(row.get(k, "")) for k in swept] + [str(row["runs"])]
         for m in measures:
-            cells.append(f"{row[m + '_mean']:.4f} ± {row[m + '_std']:.4f}" if m + "_mean" in row else "")
+            cells.append(_cell(row, m, row["runs"]))
         lines.append("| " + " | ".join(cells) + " |")
     if failed:
         lines += ["", f"**{len(failed)} failed run(s):**", ""]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from fgclass.report import Run, _markdown, summarize
 from fgclass.report import main as report_main
 
 from .conftest import CONF_DIR, FAST
@@ -164,3 +165,21 @@ def test_optuna_search_runs(tmp_path: Path, fish_root: Path) -> None:
     )
     assert code == 0, output
     assert len(read_csv(sweep_folder(tmp_path) / "report.csv")) == 2
+
+
+def test_report_averages_over_training_and_split_seeds_and_shows_no_spread_for_one_run(
+    tmp_path: Path,
+) -> None:
+    runs = [
+        Run(tmp_path / f"{i}", {"data.split.group_near_duplicates": g, "data.split.seed": s}, {"accuracy": a})
+        for i, (g, s, a) in enumerate([("true", "0", 0.9), ("true", "1", 1.0), ("false", "0", 1.0)])
+    ]
+    swept, rows = summarize(runs)
+    assert swept == ["data.split.group_near_duplicates"]  # split seeds are repetitions, not a setting
+    grouped, _ = rows
+    assert grouped["runs"] == 2 and grouped["seeds"] == "0,1"
+    assert grouped["accuracy_mean"] == pytest.approx(0.95) and grouped["accuracy_std"] == pytest.approx(
+        0.0707, abs=1e-4
+    )
+    table = _markdown(swept, rows, [])
+    assert "| true | 2 | 0.9500 ± 0.0707 |" in table and "| false | 1 | 1.0000 |" in table
