@@ -31,12 +31,14 @@ def best_precision(accelerator: str = "auto") -> str:
 
 
 def slug(text: str) -> str:
-    """A folder-name-safe version of ``text`` (keeps ``=`` and ``,`` of Hydra override names)."""
-    return re.sub(r"[^A-Za-z0-9=,._+-]+", "-", str(text)).strip("-") or "default"
+    """A folder-name-safe version of ``text`` that is also a valid unquoted Hydra value, so a path
+    with it can be pasted into ``ckpt_path=...`` as it is (no ``=``, ``,``, spaces or quotes)."""
+    return re.sub(r"[^A-Za-z0-9._+-]+", "-", str(text)).strip("-") or "default"
 
 
 def swept_name(job_overrides: list[str], sweep_dir: str, limit: int = 120) -> str:
-    """Folder name of a sweep job: only the values this sweep varies, e.g. ``finetune=gradual,seed=1``.
+    """Folder name of a sweep job: only the values this sweep varies, e.g. ``finetune-gradual+seed-1``
+    (``key-value`` pairs joined by ``+``: safe to paste into a Hydra override).
 
     Swept keys are read from the sweep's ``multirun.yaml`` (written before any job starts): the
     command-line sweeps and ``hydra.sweeper.params``. Falls back to every override.
@@ -51,7 +53,7 @@ def swept_name(job_overrides: list[str], sweep_dir: str, limit: int = 120) -> st
         swept = {o.key_or_group for o in parsed if o.is_sweep_override()}
         swept |= set(master.sweeper.get("params") or {})
     chosen = [o for o in job_overrides if not swept or o.split("=", 1)[0].lstrip("+~") in swept]
-    name = slug(",".join(sorted(chosen)))
+    name = slug("+".join(o.replace("=", "-", 1) for o in sorted(chosen)))
     return (
         name if len(name) <= limit else f"{name[: limit - 9]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
     )

@@ -63,9 +63,9 @@ def test_data_fraction_sweep(tmp_path: Path, fish_root: Path) -> None:
     # readable run names: the swept value is in the folder name TensorBoard shows
     assert [j.name.split("_", 1)[0] for j in jobs] == ["0", "1", "2"]
     assert [j.name for j in jobs] == [
-        "0_data.train_fraction=1.0,seed=0",
-        "1_data.train_fraction=0.5,seed=0",
-        "2_data.train_fraction=0.25,seed=0",
+        "0_data.train_fraction-1.0+seed-0",
+        "1_data.train_fraction-0.5+seed-0",
+        "2_data.train_fraction-0.25+seed-0",
     ]
     splits = {}
     for job in jobs:  # every run has its own everything
