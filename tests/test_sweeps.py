@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from fgclass.report import Run, _markdown, summarize
 from fgclass.report import main as report_main
@@ -67,6 +68,9 @@ def test_data_fraction_sweep(tmp_path: Path, fish_root: Path) -> None:
         "1_data.train_fraction-0.5+seed-0",
         "2_data.train_fraction-0.25+seed-0",
     ]
+    parser = OverridesParser.create()  # a path into a job folder is a valid unquoted override value
+    path = jobs[1] / "checkpoints" / "last.ckpt"
+    assert parser.parse_override(f"ckpt_path={path}").value() == str(path)
     splits = {}
     for job in jobs:  # every run has its own everything
         for name in ("splits.csv", "metrics.json", "checkpoints/last.ckpt"):
