@@ -191,3 +191,23 @@ def test_resume_and_accelerator_settings_fail_before_the_scan(
     cfg = train_config(f"data.root={tmp_path / 'nowhere'}", override.format(tmp=tmp_path))
     with pytest.raises(error, match=message):  # the missing data.root would fail later, in the scan
         train(cfg)
+
+
+def test_last_checkpoint_is_the_last_epoch_even_when_the_best_is_older(
+    train_config: Callable[..., DictConfig], fish_root: Path, tmp_path: Path
+) -> None:
+    # val/acc_best never decreases, so "lowest is best" keeps the best checkpoint at epoch 0
+    cfg = train_config(
+        f"data.root={fish_root}",
+        "model=resnet18",
+        "callbacks.model_checkpoint.monitor=val/acc_best",
+        "callbacks.model_checkpoint.mode=min",
+        "trainer.max_epochs=2",
+        "trainer.limit_train_batches=2",
+        "test=false",
+    )
+    train(cfg)
+    folder = tmp_path / "run" / "checkpoints"
+    (best,) = folder.glob("epoch*.ckpt")
+    assert torch.load(best, weights_only=True)["epoch"] == 0
+    assert torch.load(folder / "last.ckpt", weights_only=True)["epoch"] == 1  # resume continues from here

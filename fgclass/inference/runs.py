@@ -31,7 +31,12 @@ def run_datamodule(run: Path, output_dir: str | Path, **overrides: Any) -> Image
     ``overrides`` replace data settings (e.g. ``root`` for data that has moved)."""
     data_cfg = OmegaConf.load(run / RUN_CONFIG_FILE).data
     datamodule = instantiate(
-        data_cfg, **overrides, splits_file=str(run / SPLITS_FILE), output_dir=str(output_dir), augment=None
+        data_cfg,
+        **overrides,
+        splits_file=str(run / SPLITS_FILE),
+        output_dir=str(output_dir),
+        augment=None,  # evaluation only: no training pipeline, and no training crop size to match
+        train_image_size=None,
     )
     datamodule.setup("test")
     return datamodule
