@@ -114,7 +114,7 @@ def test_concurrent_sweeps_with_a_failure_keep_apart(tmp_path: Path, fish_root: 
     assert [r["data.train_fraction"] for r in good] == ["1.0"] and float(good[0]["accuracy_mean"]) >= 0
     assert (
         len(bad) == 1
-        and bad[0]["failed"] == "1_data.train_fraction=7"
+        and bad[0]["failed"] == "1_data.train_fraction-7"
         and "must be in (0, 1]" in bad[0]["error"]
     )
     assert "1 failed run" in (folder_b / "report.md").read_text()
