@@ -30,25 +30,12 @@ from fgclass.data.transforms import eval_transform
 from fgclass.errors import ConfigError, DataError
 from fgclass.evaluation.reports import write_predictions
 from fgclass.inference.inputs import PredictDataset, find_inputs
-from fgclass.models import Classifier
-from fgclass.models.checkpoint import load_classifier
+from fgclass.models.checkpoint import input_size, load_classifier
 
 log = logging.getLogger(__name__)
 PREDICTIONS_FILE = "predictions.csv"
 SKIPPED_FILE = "skipped.csv"
 EXIT_SKIPPED = 2
-
-
-def input_size(model: Classifier, image_size: int | None = None, resize_size: int | None = None) -> tuple:
-    """``(image_size, resize_size)`` of the eval preprocessing: given values, else the checkpoint's."""
-    image_size = image_size or model.hparams.get("image_size")
-    resize_size = resize_size or model.hparams.get("resize_size")
-    if not image_size or not resize_size:
-        raise ConfigError(
-            "The checkpoint does not record its input size (it predates fgclass storing it): pass the "
-            "run's data.image_size and data.resize_size as image_size=224 resize_size=256."
-        )
-    return int(image_size), int(resize_size)
 
 
 def predict(cfg: DictConfig) -> dict[str, int]:

@@ -17,7 +17,7 @@ from fgclass.data.datamodule import ImageClassificationDataModule
 from fgclass.errors import ConfigError
 from fgclass.evaluation import plots, reports
 from fgclass.evaluation.gradcam import GRADCAM_DIR, write_gradcam
-from fgclass.evaluation.metrics import Results, compute_results, gather_outputs
+from fgclass.evaluation.metrics import Results, predict_results
 from fgclass.evaluation.noise import noise_robustness
 from fgclass.evaluation.tensorboard import add_figure, add_scalars, add_text, read_history
 
@@ -57,12 +57,9 @@ def evaluate(
     summary = dict(results.summary)
     if tta:
         model.tta = True
-        test_images = datamodule.eval_loader(
-            datamodule.datasets["test"]
-        )  # images, also when features are cached
-        flipped = compute_results(
-            gather_outputs(trainer, trainer.predict(model, dataloaders=test_images))
-        ).summary
+        # the test images, also where the features are cached
+        test_images = datamodule.eval_loader(datamodule.datasets["test"])
+        flipped = predict_results(trainer, model, test_images).summary
         model.tta = False
         summary.update(accuracy_tta=flipped["accuracy"], f1_macro_tta=flipped["f1_macro"])
     if noise_sigmas:

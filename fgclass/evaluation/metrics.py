@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import lightning as L
 import torch
@@ -103,3 +104,8 @@ def gather_outputs(trainer: L.Trainer | None, batches: Sequence[Outputs]) -> Out
     first[1:] = index[1:] != index[:-1]
     order = order[first]
     return logits[order], targets[order], index[first]
+
+
+def predict_results(trainer: L.Trainer, model: L.LightningModule, loader: Any) -> Results:
+    """``trainer.predict`` over ``loader``, gathered from every rank, then every test metric."""
+    return compute_results(gather_outputs(trainer, trainer.predict(model, dataloaders=loader)))

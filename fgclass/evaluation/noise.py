@@ -14,7 +14,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from fgclass.evaluation.metrics import compute_results, gather_outputs
+from fgclass.evaluation.metrics import predict_results
 
 
 class NoisyDataset(Dataset):
@@ -51,6 +51,6 @@ def noise_robustness(
     rows = []
     for sigma in sigmas:
         noisy = loader(NoisyDataset(dataset, sigma, seed))
-        metrics = compute_results(gather_outputs(trainer, trainer.predict(model, dataloaders=noisy))).summary
+        metrics = predict_results(trainer, model, noisy).summary
         rows.append({"sigma": float(sigma), "accuracy": metrics["accuracy"], "f1_macro": metrics["f1_macro"]})
     return rows

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from fgclass.errors import CheckpointError
+from fgclass.errors import CheckpointError, ConfigError
 
 if TYPE_CHECKING:  # the Classifier's backbones read weight files through this module
     from fgclass.models.classifier import Classifier
@@ -46,3 +46,17 @@ def load_classifier(ckpt_path: str | Path | None, key: str = "ckpt_path") -> Cla
             "hyper-parameters). Use a .ckpt from an fgclass run's checkpoints/ folder."
         )
     return Classifier.load_from_checkpoint(Path(ckpt_path).expanduser(), map_location="cpu").eval()
+
+
+def input_size(
+    model: Classifier, image_size: int | None = None, resize_size: int | None = None
+) -> tuple[int, int]:
+    """``(image_size, resize_size)`` of the eval preprocessing: given values, else the checkpoint's."""
+    image_size = image_size or model.hparams.get("image_size")
+    resize_size = resize_size or model.hparams.get("resize_size")
+    if not image_size or not resize_size:
+        raise ConfigError(
+            "The checkpoint does not record its input size (it predates fgclass storing it): pass the "
+            "run's data.image_size and data.resize_size as image_size=224 resize_size=256."
+        )
+    return int(image_size), int(resize_size)
