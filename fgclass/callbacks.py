@@ -12,6 +12,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, RichProgressBar
 from torchvision.utils import make_grid
 
+from fgclass.data.sampling import derived_seed
 from fgclass.evaluation.tensorboard import tensorboard_logger
 
 log = logging.getLogger(__name__)
@@ -84,3 +85,20 @@ class EpochLog(Callback):
             self._lrs,
             time.perf_counter() - self._start,
         )
+
+
+class EpochSeed(Callback):
+    """Reseed torch, NumPy and Python's RNGs from ``(seed, epoch)`` at every training epoch's first
+    batch: dropout and MixUp/CutMix then do not depend on what ran before, so a run resumed from an
+    epoch's checkpoint continues exactly as the uninterrupted run (data order and augmentation:
+    :mod:`fgclass.data.sampling`). At the batch, not the epoch start: a resumed run's loader draws
+    from the global RNG at other moments."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if batch_idx == 0:
+            L.seed_everything(derived_seed(self.seed, trainer.current_epoch), workers=True, verbose=False)

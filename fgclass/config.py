@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 import secrets
+from datetime import datetime
 from pathlib import Path
 
 import torch
@@ -59,11 +60,48 @@ def swept_name(job_overrides: list[str], sweep_dir: str, limit: int = 120) -> st
     )
 
 
+def run_dir(ckpt_path: str | None, job: str, runs_dir: str, name: str) -> str:
+    """This run's folder: ``runs/<date>/<time>_<random id>_<name>``, with three exceptions.
+
+    Training from a checkpoint of a run carries on in that run's folder (its checkpoints, curves
+    and best score continue); ``eval``/``predict``/``export`` of such a checkpoint name the run
+    (``..._eval_<run folder>``); under a SLURM batch job it is ``runs/slurm/<job id>_<name>``, the
+    same after an auto-requeue.
+    """
+    if ckpt_path:
+        run = Path(ckpt_path).expanduser().resolve().parent.parent
+        if (run / "run_config.yaml").is_file():
+            if job == "train":
+                return str(run)
+            name = f"{name}_{run.name}"
+    from lightning.fabric.plugins.environments import SLURMEnvironment
+
+    if SLURMEnvironment.detect():
+        array = os.environ.get("SLURM_ARRAY_JOB_ID")
+        job_id = f"{array}_{os.environ['SLURM_ARRAY_TASK_ID']}" if array else os.environ["SLURM_JOB_ID"]
+        return f"{runs_dir}/slurm/{job_id}_{name}"
+    return f"{runs_dir}/{datetime.now():%Y-%m-%d/%H-%M-%S}_{secrets.token_hex(3)}_{name}"
+
+
+def config_choices() -> str:
+    """``group: option, ...`` for every config group in ``conf/`` (for ``--help``), leaving out the
+    private files (``_*.yaml``: shared defaults, not choices) and Hydra's own groups."""
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    groups: dict[str, list[str]] = {}
+    for path in sorted(conf.rglob("*.yaml")):
+        group = path.parent.relative_to(conf).as_posix()
+        if group != "." and not group.startswith("hydra") and not path.stem.startswith("_"):
+            groups.setdefault(group, []).append(path.stem)
+    return "\n".join(f"{group}: {', '.join(options)}" for group, options in sorted(groups.items()))
+
+
 def register_resolvers() -> None:
     """Register ``fgclass.*`` resolvers (idempotent)."""
     # cached per config, and the cache travels to sweep jobs: one id per run or multirun, so two
     # runs started in the same second never share an output folder
     OmegaConf.register_new_resolver("fgclass.uid", lambda: secrets.token_hex(3), use_cache=True, replace=True)
+    OmegaConf.register_new_resolver("fgclass.run_dir", run_dir, use_cache=True, replace=True)
+    OmegaConf.register_new_resolver("fgclass.config_choices", config_choices, replace=True)
     OmegaConf.register_new_resolver("fgclass.precision", best_precision, replace=True)
     OmegaConf.register_new_resolver("fgclass.slug", slug, replace=True)
     OmegaConf.register_new_resolver("fgclass.cwd", os.getcwd, replace=True)

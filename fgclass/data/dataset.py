@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from fgclass.data.transforms import reseed
 from fgclass.errors import DataError
 
 
@@ -52,6 +53,13 @@ class ImageDataset(Dataset):
             return self._images[index]
         return load_rgb(self.root / self.paths[index])
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int, int]:
+        """``key``: a row index, or ``(index, seed)`` to draw this item's augmentation from ``seed``
+        (see :mod:`fgclass.data.sampling`)."""
+        if isinstance(key, tuple):
+            index, seed = key
+            reseed(self.transform, seed)
+        else:
+            index = key
         image = self.transform(image=self.image(index))["image"]
         return image, self.targets[index], index
