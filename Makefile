@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Extra Hydra overrides for `make train`, e.g. make train ARGS="trainer.max_epochs=2"
 ARGS   ?=
 
-.PHONY: install test test-slow train lint format tensorboard benchmark clean
+.PHONY: install test test-slow train lint format tensorboard notebook benchmark clean
 
 install: $(STAMP)
 
@@ -35,6 +35,11 @@ format: install
 
 tensorboard: install
 	$(VENV)/bin/tensorboard --logdir outputs
+
+# JupyterLab is not a dependency of fgclass: installed into .venv on first use
+notebook: install
+	$(PY) -c "import jupyterlab" 2>/dev/null || $(PY) -m pip install --quiet --disable-pip-version-check jupyterlab
+	$(VENV)/bin/jupyter lab notebooks/results.ipynb
 
 benchmark: install
 	$(PY) -m benchmarks.run_all

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import shlex
+import signal
+import tempfile
+import threading
 import traceback
 import warnings
 from collections.abc import Callable, Mapping
@@ -12,15 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from fgclass.errors import FgclassError
+from fgclass.errors import ConfigError, FgclassError
 
 log = logging.getLogger(__name__)
 # Library noise kept out of the user's way: an advertisement, and a deprecation inside Lightning.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+# run folders are unique, so a non-empty checkpoint folder means a resumed run carrying on in its own
+warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
     lambda record: not str(record.msg).startswith("💡 Tip")
 )
@@ -64,6 +72,29 @@ def save_run_config(cfg: DictConfig, output_dir: str | Path) -> Path:
     return path
 
 
+class OutputFolderCheck(Callback):
+    """Hydra callback: a run or sweep folder that cannot be written ends the command with one
+    message naming the folder and the setting to change, before Hydra's own traceback would."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _check_writable(config.hydra.run.dir)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _check_writable(config.hydra.sweep.dir)
+
+
+def _check_writable(folder: str) -> None:
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        raise SystemExit(
+            f"Cannot write the output folder {folder} ({exc.strerror or exc}). Runs go under "
+            "paths.log_dir (by default outputs/ in the current directory, or in $FGCLASS_ROOT): set "
+            "paths.log_dir=/a/writable/folder."
+        ) from None
+
+
 def instantiate_dict(cfg: Mapping[str, Any] | None) -> list[Any]:
     """Instantiate every non-null entry of a config group such as ``callbacks`` or ``logger``."""
     return [instantiate(entry) for entry in (cfg or {}).values() if entry]
@@ -82,17 +113,77 @@ def _user_error(exc: BaseException | None) -> FgclassError | None:
     return None
 
 
+class Stopped(SystemExit):
+    """Ctrl-C or SIGTERM (what SLURM and other schedulers send before a kill), raised at once in the
+    main thread wherever the run is (scan, fit, test, evaluation). Not an ``Exception``: a multirun
+    stops too, and Lightning's own handlers (checkpoint callbacks' ``on_exception``) still run."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    if os.getpid() != _MAIN_PID:  # a forked loader or scan worker (SLURM signals every process): the
+        return  # main process stops it; dying here would turn the clean stop into a worker failure
+    raise Stopped(128 + signum)
+
+
+def _stop_behind(exc: BaseException | None) -> Stopped | None:
+    """The stop signal that ``exc`` was raised while handling, if any."""
+    while exc is not None and not isinstance(exc, Stopped):
+        exc = exc.__cause__ or exc.__context__
+    return exc
+
+
+_MAIN_PID = os.getpid()
+
+
+def resume_hint(output_dir: str | Path) -> str:
+    """How to continue a stopped training run: the command line with ``ckpt_path`` set."""
+    last = Path(output_dir) / "checkpoints" / "last.ckpt"
+    if not last.is_file():
+        return "No epoch had finished, so there is no checkpoint to resume from: start the run again."
+    overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("ckpt_path=")]
+    command = ["python", "-m", f"fgclass.{HydraConfig.get().job.name}", *overrides, f"ckpt_path={last}"]
+    return "Resume it (it carries on in the same folder) with:\n  " + shlex.join(command)
+
+
+def _failure(exc: BaseException) -> tuple[FgclassError | None, str]:
+    """The user error behind ``exc`` (if any) and what ``error.txt`` says: the exception's type and
+    message on the first line (what a sweep report shows), a bug's traceback below it."""
+    user_error = _user_error(exc)
+    if user_error:
+        return user_error, f"{type(user_error).__name__}: {user_error}"
+    return None, f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}"
+
+
+def _report_stop(stop: Stopped, output_dir: str | Path) -> None:
+    log.warning("Stopped by %s. %s", signal.Signals(stop.code - 128).name, resume_hint(output_dir))
+
+
 def run_task(task: Callable[[DictConfig], float], cfg: DictConfig, output_dir: str | Path) -> float:
     """Run ``task``; on failure write ``error.txt`` into ``output_dir``.
 
     Single runs end with the message only (user errors) or the traceback (bugs). In a multirun
     the failure is logged and NaN returned, so the sweep goes on and its report lists the run.
+    Ctrl-C and SIGTERM stop the run (and the sweep) within moments, saying how to resume.
     """
+    in_main_thread = threading.current_thread() is threading.main_thread()  # signals can be set only there
+    handlers = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM) if in_main_thread}
     try:
+        missing = sorted(OmegaConf.missing_keys(cfg))
+        if missing:
+            raise ConfigError(
+                f"{', '.join(missing)} must be set: add {missing[0]}=<value> to the command line "
+                f"(e.g. data.root=/path/to/images for your own dataset)."
+            )
         return task(cfg)
+    except Stopped as stop:
+        _report_stop(stop, output_dir)
+        raise
     except Exception as exc:
-        user_error = _user_error(exc)
-        detail = f"{type(user_error).__name__}: {user_error}" if user_error else traceback.format_exc()
+        stop = _stop_behind(exc)
+        if stop is not None:  # something failed while stopping (e.g. a loader's teardown)
+            _report_stop(stop, output_dir)
+            raise stop from None
+        user_error, detail = _failure(exc)
         Path(output_dir).mkdir(parents=True, exist_ok=True)
         (Path(output_dir) / ERROR_FILE).write_text(detail + "\n")
         log.error("%s failed: %s", Path(output_dir).name, detail)
@@ -101,3 +192,6 @@ def run_task(task: Callable[[DictConfig], float], cfg: DictConfig, output_dir: s
         if user_error:
             raise SystemExit(1) from None
         raise
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)

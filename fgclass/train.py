@@ -31,7 +31,16 @@ log = logging.getLogger(__name__)
 
 
 def check_run_settings(cfg: DictConfig) -> None:
-    """Fail before any work on a resume checkpoint that is not there or an accelerator that is not."""
+    """Fail before any work on a resume checkpoint that is not there or an accelerator that is not;
+    warn about a random backbone that stays frozen."""
+    finetune = cfg.finetune.callback
+    if cfg.model.weights is None and finetune and finetune.freeze_backbone and not finetune.phases:
+        log.warning(
+            "model.weights=null with a backbone frozen for the whole run (finetune=head_only): the "
+            "backbone keeps its random weights, so only the head learns and accuracy will be poor. Use "
+            "pretrained weights (model.weights=DEFAULT, or model=efficientnet_lite0 offline) or "
+            "finetune=full."
+        )
     if cfg.ckpt_path and not Path(cfg.ckpt_path).expanduser().is_file():
         raise CheckpointError(
             f"ckpt_path: '{cfg.ckpt_path}' not found; resume from a file in a run's checkpoints/ folder "
@@ -65,8 +74,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     )
 
     callbacks = instantiate_dict(cfg.callbacks)
-    if cfg.finetune.callback:
-        callbacks.append(instantiate(cfg.finetune.callback))
+    if cfg.finetune.callback:  # first: its phase changes set the rates that LearningRateMonitor logs
+        callbacks.insert(0, instantiate(cfg.finetune.callback))
     if cfg.finetune.cache_features:  # frozen backbone: run it once per split, train the head on features
         datamodule = FeatureDataModule(datamodule, model, callbacks)
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_dict(cfg.logger) or False)
@@ -74,7 +83,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
 
-    if cfg.test and not trainer.fast_dev_run:
+    if cfg.test:  # also under fast_dev_run (trainer=debug): one batch through test and every report
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         # A weight-averaging checkpoint's state_dict holds the averaged weights; with the callback still
         # attached, loading it would restore the raw weights (to resume training) and test those.
@@ -106,7 +115,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float:
     """Hydra entry point; returns ``cfg.optimized_metric`` for sweepers."""
-    return run_task(lambda c: train(c).get(c.optimized_metric, float("nan")), cfg, cfg.paths.output_dir)
+    return run_task(lambda c: optimized_value(train(c), c.optimized_metric), cfg, cfg.paths.output_dir)
+
+
+def optimized_value(metrics: dict[str, float], name: str) -> float:
+    """The metric a sweeper optimises; an unknown name is an error listing the known ones."""
+    if name not in metrics:
+        raise ConfigError(
+            f"optimized_metric={name} is not a metric of this run; use one of: {', '.join(sorted(metrics))}."
+        )
+    return metrics[name]
 
 
 if __name__ == "__main__":

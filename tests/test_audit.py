@@ -150,8 +150,8 @@ def test_audit_reports_bad_files_instead_of_failing(tmp_path: Path) -> None:
     assert [rows[c]["tiny"] for c in CLASSES] == ["0", "0", "1"]
     assert [rows[c]["byte_copies"] for c in CLASSES] == ["1", "0", "1"]
     report = (Path(cfg.paths.output_dir) / AUDIT_MD).read_text()
-    assert "- 1 corrupt files" in report and "Shrimp/p001_orig.png: " in report
-    assert "- 1 images with a side under 32 px" in report and "Trout/tiny.png: 40x20" in report
+    assert "- 1 corrupt file (" in report and "Shrimp/p001_orig.png: " in report
+    assert "- 1 image with a side under 32 px" in report and "Trout/tiny.png: 40x20" in report
     assert "class imbalance: largest/smallest class = 2.40 (above 1.5)" in report
     assert "- 1 near-duplicate groups mix classes" in report
     assert "Gilt-Head Bream/p002_jpeg.jpg, Trout/copied.jpg" in report  # the byte-identical set

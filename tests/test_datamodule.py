@@ -23,6 +23,7 @@ from fgclass.data import (
 )
 from fgclass.data.splits import SPLITS, UNUSED
 from fgclass.data.synthetic import BUTTERFLY_CLASSES, FISH_CLASSES, write_fish_dataset
+from fgclass.data.transforms import reseed
 from fgclass.errors import ConfigError, DataError
 
 
@@ -85,7 +86,13 @@ def test_datasets_and_loaders_follow_splits_csv(fish_run: FishDataModule) -> Non
     for split in SPLITS:
         dataset = fish_run.datasets[split]
         expected = [(r["path"], r["label"]) for r in rows if r["split"] == split]
-        assert list(zip(dataset.paths, [fish_run.class_names[t] for t in dataset.targets])) == expected
+        items = list(zip(dataset.paths, [fish_run.class_names[t] for t in dataset.targets]))
+        if split == "train":
+            assert items == expected
+        else:  # a fixed shuffled order, so the first batches (limit_test_batches) hold several classes
+            assert sorted(items) == sorted(expected) and items != expected
+            first_batch = [label for _, label in items[:8]]
+            assert len(set(first_batch)) >= 4
     loaders = {
         "train": fish_run.train_dataloader(),
         "val": fish_run.val_dataloader(),
@@ -191,6 +198,19 @@ def plain_copy(tmp_path: Path) -> Path:
     return write_fish_dataset(tmp_path / "plain", photos_per_class=1, image_size=16, kaggle_layout=False)
 
 
+def test_an_unwritable_cache_folder_only_warns(
+    butterfly_root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "a_file").touch()
+    module = make(
+        ButterflyDataModule, butterfly_root, tmp_path / "run", cache_dir=tmp_path / "a_file" / "cache"
+    )
+    module.setup("fit")  # the run goes on
+    assert len(module.datasets["train"]) > 0
+    warnings = [r.getMessage() for r in caplog.records if "Cannot write the cache folder" in r.getMessage()]
+    assert len(warnings) == 1 and "paths.cache_dir" in warnings[0]  # once, not per cache file
+
+
 # --- bad data: one error listing everything, and no splits.csv -------------------------------
 def test_all_truncated_or_corrupt_images_are_reported_together(butterfly_root: Path, tmp_path: Path) -> None:
     root = Path(shutil.copytree(butterfly_root, tmp_path / "butterfly"))
@@ -234,7 +254,7 @@ def test_bad_data_stops_before_splits_csv(butterfly_root: Path, tmp_path: Path, 
     else:
         kept = [line for line in lines[1:] if not line.endswith(",ADONIS")] + ["Image_1.jpg,ADONIS"]
         (root / "Training_set.csv").write_text("\n".join([lines[0], *kept]))
-        message = r"(?s)too few images .*'ADONIS': 1 images"
+        message = r"(?s)too few images .*'ADONIS': 1 image\n"
     module = make(ButterflyDataModule, root, tmp_path / "run")
     with pytest.raises(DataError, match=message):
         module.setup()
@@ -308,15 +328,28 @@ def test_workers_and_epochs_draw_different_augmentations(
     assert not torch.equal(epoch1[0], epoch2[0]) and not torch.equal(epoch1[1], epoch2[1]), "epochs repeat"
 
 
-def test_augmentation_is_reproducible_for_a_training_seed(identical_images: Path, tmp_path: Path) -> None:
-    def first_batches(seed: int, name: str) -> list[torch.Tensor]:
-        torch.manual_seed(seed)
-        module = augmented_module(identical_images, tmp_path / name)
-        return [images for images, _, _ in module.train_dataloader()]
+def test_augmentation_depends_on_seed_epoch_and_image_only(identical_images: Path, tmp_path: Path) -> None:
+    def epochs(seed: int, name: str, **options: Any) -> list[list[torch.Tensor]]:
+        torch.manual_seed(123)  # the global RNG plays no part
+        loader = augmented_module(identical_images, tmp_path / name, seed=seed, **options).train_dataloader()
+        return [[images for images, _, _ in loader] for _ in range(2)]
 
-    a, b, c = first_batches(1, "a"), first_batches(1, "b"), first_batches(2, "c")
-    assert all(torch.equal(x, y) for x, y in zip(a, b))
-    assert not torch.equal(a[0], c[0])
+    a, b = epochs(1, "a"), epochs(1, "b", num_workers=2)  # the worker count changes nothing
+    assert all(torch.equal(x, y) for ea, eb in zip(a, b) for x, y in zip(ea, eb))
+    assert not torch.equal(a[0][0], epochs(2, "c")[0][0])
+
+
+def test_transforms_of_one_pipeline_draw_independently() -> None:
+    # Albumentations' own set_random_seed gives both flips one seed: they would fire together
+    pipeline = A.Compose([A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5)])
+    image = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
+    variants = {"none": image, "h": image[:, ::-1], "v": image[::-1], "hv": image[::-1, ::-1]}
+    seen = Counter()
+    for seed in range(200):
+        reseed(pipeline, seed)
+        out = pipeline(image=image)["image"]
+        seen.update(k for k, v in variants.items() if np.array_equal(out, v))
+    assert set(seen) == set(variants) and min(seen.values()) > 25
 
 
 def test_eval_loaders_are_deterministic(fish_run: FishDataModule) -> None:

@@ -95,7 +95,7 @@ def test_class_with_too_few_images_names_it() -> None:
     labels = ["ant"] * 10 + ["bee"] * 2 + ["cicada"] * 1
     with pytest.raises(DataError, match=r"In /data/bugs, .*too few images") as error:
         assign_splits(labels, None, SplitConfig(), where="/data/bugs")
-    assert "'bee': 2 images" in str(error.value) and "'cicada': 1 images" in str(error.value)
+    assert "'bee': 2 images" in str(error.value) and "'cicada': 1 image\n" in str(error.value)
     assert "'ant'" not in str(error.value)
 
 

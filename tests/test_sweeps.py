@@ -96,7 +96,10 @@ def test_concurrent_sweeps_with_a_failure_keep_apart(tmp_path: Path, fish_root: 
     strategies = start_multirun(
         tmp_path / "a", fish_root, "finetune=head_only,two_stage", "trainer.max_epochs=2"
     )
-    failing = start_multirun(tmp_path / "b", fish_root, "data.train_fraction=1.0,7")  # 7 is invalid
+    # 7 is invalid (an fgclass error); a negative lr fails inside torch (not an fgclass error)
+    failing = start_multirun(
+        tmp_path / "b", fish_root, "data.train_fraction=1.0,7", "model.optimizer.lr=1e-3,-1"
+    )
     (code_a, out_a), (code_b, out_b) = finish(strategies), finish(failing)
 
     assert code_a == 0, out_a
@@ -112,12 +115,13 @@ def test_concurrent_sweeps_with_a_failure_keep_apart(tmp_path: Path, fish_root: 
     good = [r for r in report if not r["failed"]]
     bad = [r for r in report if r["failed"]]
     assert [r["data.train_fraction"] for r in good] == ["1.0"] and float(good[0]["accuracy_mean"]) >= 0
-    assert (
-        len(bad) == 1
-        and bad[0]["failed"] == "1_data.train_fraction-7"
-        and "must be in (0, 1]" in bad[0]["error"]
+    errors = {r["failed"]: r["error"] for r in bad}
+    assert len(bad) == 3 and "must be in (0, 1]" in errors["2_data.train_fraction-7+model.optimizer.lr-0.001"]
+    # a failure from outside fgclass shows its type and message, not "Traceback (most recent call last):"
+    assert errors["1_data.train_fraction-1.0+model.optimizer.lr--1"].startswith(
+        "ValueError: Invalid learning rate: -1"
     )
-    assert "1 failed run" in (folder_b / "report.md").read_text()
+    assert "3 failed run" in (folder_b / "report.md").read_text()
     assert (folder_b / bad[0]["failed"] / "error.txt").is_file()
 
     # the report can be re-run by hand

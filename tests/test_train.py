@@ -24,7 +24,7 @@ from fgclass.errors import CheckpointError, ConfigError
 from fgclass.evaluation.tensorboard import read_scalars
 from fgclass.models import Classifier
 from fgclass.models.backbones import available_backbones
-from fgclass.train import train
+from fgclass.train import check_run_settings, optimized_value, train
 
 from .conftest import CONF_DIR, compose_config
 
@@ -55,6 +55,10 @@ def test_every_experiment_runs_fast_dev_run(
     metrics = train(cfg)
     assert "train/loss" in metrics
     assert (tmp_path / "run" / "splits.csv").is_file()
+    # test and evaluation run too, on one batch
+    written = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert written["num_samples"] == metrics["test/num_samples"] <= 16
+    assert (tmp_path / "run" / "confusion_matrix.png").is_file()
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -143,17 +147,8 @@ def test_checkpoint_loads_outside_hydra(trained_run: Path) -> None:
     assert [model.class_names[i] for i in predicted] == [r["predicted_label"] for r in rows]
 
 
-@pytest.mark.parametrize(
-    ("override", "message", "error"),
-    [
-        ("data.root={tmp}/nowhere", "does not exist", "DataError"),
-        ("data.split.val=0.6", "must leave a training share", "ConfigError"),  # raised inside instantiate
-    ],
-)
-def test_cli_reports_bad_input_without_traceback(
-    tmp_path: Path, override: str, message: str, error: str
-) -> None:
-    extra = ["data.split.test=0.5"] if "split" in override else [f"data.root={tmp_path}"]
+def run_cli(tmp_path: Path, *overrides: str) -> tuple[int, str]:
+    """``python -m fgclass.train`` with outputs under ``tmp_path``: exit status and all output."""
     result = subprocess.run(
         [
             sys.executable,
@@ -161,19 +156,63 @@ def test_cli_reports_bad_input_without_traceback(
             "fgclass.train",
             f"paths.root_dir={tmp_path}",
             "model.weights=null",
-            *extra,
-            override.format(tmp=tmp_path),
+            *overrides,
         ],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=300,
     )
-    assert result.returncode == 1
-    output = result.stdout + result.stderr
+    return result.returncode, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message", "error"),
+    [
+        (["data.root={tmp}/nowhere"], "does not exist", "DataError"),
+        (["data.split.val=0.6", "data.split.test=0.5"], "must leave a training share", "ConfigError"),
+        (["data=image_folder"], "data.root must be set: add data.root=", "ConfigError"),  # no root given
+    ],
+)
+def test_cli_reports_bad_input_without_traceback(
+    tmp_path: Path, overrides: list[str], message: str, error: str
+) -> None:
+    code, output = run_cli(tmp_path, *(o.format(tmp=tmp_path) for o in overrides))
+    assert code == 1
     assert message in output and "Traceback" not in output
     errors = list(tmp_path.glob("outputs/runs/*/*/error.txt"))
     assert len(errors) == 1 and errors[0].read_text().startswith(error)
+
+
+def test_an_unwritable_output_folder_is_one_message(tmp_path: Path) -> None:
+    (tmp_path / "a_file").touch()
+    code, output = run_cli(tmp_path, f"paths.log_dir={tmp_path}/a_file/outputs")
+    assert code == 1 and "Traceback" not in output
+    assert f"Cannot write the output folder {tmp_path}/a_file/outputs/runs/" in output
+    assert "set paths.log_dir=" in output
+
+
+def test_help_offers_no_private_config_files() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "fgclass.train", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    models = next(line for line in result.stdout.splitlines() if line.startswith("model: "))
+    assert "resnet50" in models and "efficientnet_lite0" in models and "_classifier" not in models
+    assert "data: butterfly, fish, image_folder, synthetic" in result.stdout  # no _common
+
+
+def test_a_random_frozen_backbone_gets_a_warning(
+    train_config: Callable[..., DictConfig], caplog: pytest.LogCaptureFixture
+) -> None:
+    check_run_settings(train_config("finetune=head_only", "model.weights=null"))
+    assert "the backbone keeps its random weights" in caplog.text
+    caplog.clear()
+    check_run_settings(train_config("finetune=two_stage", "model.weights=null"))  # it unfreezes later
+    assert "random weights" not in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -211,3 +250,37 @@ def test_last_checkpoint_is_the_last_epoch_even_when_the_best_is_older(
     (best,) = folder.glob("epoch*.ckpt")
     assert torch.load(best, weights_only=True)["epoch"] == 0
     assert torch.load(folder / "last.ckpt", weights_only=True)["epoch"] == 1  # resume continues from here
+
+
+def test_a_limited_test_scores_the_same_mixed_images_everywhere(
+    train_config: Callable[..., DictConfig], fish_root: Path, tmp_path: Path
+) -> None:
+    cfg = train_config(
+        f"data.root={fish_root}",
+        "model=resnet18",
+        "finetune=two_stage",
+        "finetune.stage1_epochs=1",
+        "trainer.max_epochs=2",
+        "trainer.limit_train_batches=2",
+        "trainer.limit_test_batches=1",
+        "eval.noise_sigmas=[0,0.2]",
+        "eval.tta=true",
+    )
+    train(cfg)
+    run = tmp_path / "run"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["num_samples"] == 16  # one batch
+    assert metrics["noise_0/accuracy"] == pytest.approx(metrics["accuracy"])  # the same 16 images
+    with (run / "predictions.csv").open() as handle:
+        assert len({row["true_label"] for row in csv.DictReader(handle)}) >= 4  # not one class
+    # the epoch after the phase change is logged at the rate it trained at, not the stage-1 rate
+    scalars = read_scalars(run / "tensorboard")
+    assert scalars["lr-Adam/head"] == pytest.approx([1e-3, 1e-5])
+
+
+def test_an_unknown_optimized_metric_is_an_error_naming_the_known_ones(trained_run: Path) -> None:
+    metrics = {k: float(v) for k, v in json.loads((trained_run / "metrics.json").read_text()).items()}
+    metrics = {f"test/{k}": v for k, v in metrics.items()} | {"val/acc_best": 0.5}
+    assert optimized_value(metrics, "val/acc_best") == 0.5
+    with pytest.raises(ConfigError, match=r"optimized_metric=val/accuracy is not a metric .*test/accuracy"):
+        optimized_value(metrics, "val/accuracy")

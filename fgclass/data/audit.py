@@ -18,7 +18,7 @@ import numpy as np
 
 from fgclass.data.duplicates import DEFAULT_THRESHOLD, group_ids, near_duplicate_pairs
 from fgclass.data.scan import ScanResult
-from fgclass.data.sources import listing
+from fgclass.data.sources import counted, listing
 from fgclass.data.splits import SPLITS, SplitConfig, SplitTable, assign_splits, subsample_train
 from fgclass.errors import DataError, FgclassError
 
@@ -253,16 +253,21 @@ def problems(audit: DatasetAudit) -> list[str]:
     found = [] if audit.splits is not None else [f"no split: {audit.split_note}"]
     n = len(audit.paths)
     if audit.corrupt.any():
-        found.append(f"{audit.corrupt.sum()} corrupt files (training refuses them: remove or replace them)")
+        found.append(
+            f"{counted(int(audit.corrupt.sum()), 'corrupt file')} (training refuses them: remove or replace"
+            " them)"
+        )
     if audit.tiny.any():
-        found.append(f"{audit.tiny.sum()} images with a side under {audit.options.min_size} px")
+        found.append(
+            f"{counted(int(audit.tiny.sum()), 'image')} with a side under {audit.options.min_size} px"
+        )
     ratio = audit.imbalance()
     if ratio > audit.options.imbalance_ratio:
         limit = audit.options.imbalance_ratio
         found.append(f"class imbalance: largest/smallest class = {ratio:.2f} (above {limit})")
     copies = sum(len(s) - 1 for s in audit.byte_sets)
     if copies:
-        found.append(f"{copies} byte-identical copies of other files")
+        found.append(f"{copies} byte-identical {'copy' if copies == 1 else 'copies'} of other files")
     mixed = [g for g in audit.groups if len({audit.labels[i] for i in g}) > 1]
     if mixed:
         found.append(

@@ -18,10 +18,11 @@ import albumentations as A
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, get_worker_info
+from torch.utils.data import DataLoader, Dataset
 
 from fgclass.data.dataset import ImageDataset
 from fgclass.data.duplicates import group_near_duplicates_cached
+from fgclass.data.sampling import SeededSampler
 from fgclass.data.scan import cache_file_for, scan_images
 from fgclass.data.sources import (
     LabelledImages,
@@ -51,17 +52,6 @@ def default_num_workers() -> int:
     return min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
-def _seed_worker(worker_id: int) -> None:
-    """Give each loader worker its own augmentation stream (fresh every epoch, fixed by the seed).
-
-    Albumentations draws from generators created in the main process; forked workers would
-    otherwise all replay the same random sequence, epoch after epoch.
-    """
-    info = get_worker_info()
-    np.random.seed(info.seed % 2**32)
-    reseed(info.dataset.transform, info.seed)
-
-
 class ImageClassificationDataModule(L.LightningDataModule):
     """Find, check, split and load a labelled image dataset.
 
@@ -83,6 +73,8 @@ class ImageClassificationDataModule(L.LightningDataModule):
             ``num_workers=None`` picks one per core; ``pin_memory=None`` pins when CUDA is present.
         in_memory: decode every image once into RAM before training.
         cache_dir: where per-file scan results (validity, hashes) are cached.
+        seed: training randomness: the data order and each image's augmentation are functions of
+            (seed, epoch, index), so a resumed run replays what an uninterrupted one would.
     """
 
     def __init__(
@@ -103,6 +95,7 @@ class ImageClassificationDataModule(L.LightningDataModule):
         persistent_workers: bool = True,
         in_memory: bool = False,
         cache_dir: str | Path | None = None,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.root = Path(root).expanduser()
@@ -133,6 +126,7 @@ class ImageClassificationDataModule(L.LightningDataModule):
         self.persistent_workers = persistent_workers and self.num_workers > 0
         self.in_memory = in_memory
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.seed = seed
         self.table: SplitTable | None = None
         self.datasets: dict[str, ImageDataset] = {}
 
@@ -201,11 +195,14 @@ class ImageClassificationDataModule(L.LightningDataModule):
         index = {name: i for i, name in enumerate(table.class_names)}
         for split in SPLITS:
             paths, labels = table.select(split)
+            if split != "train":  # a fixed random order: limit_val/test_batches then sample every class
+                order = np.random.default_rng(self.split.seed).permutation(len(paths))
+                paths, labels = [paths[i] for i in order], [labels[i] for i in order]
             pipeline = self.train_pipeline if split == "train" else self.eval_pipeline
             self.datasets[split] = ImageDataset(
                 root, paths, [index[label] for label in labels], pipeline, self.in_memory
             )
-        reseed(self.train_pipeline, torch.initial_seed())
+        reseed(self.train_pipeline, self.seed)  # items read without a seed (e.g. the sample grid)
         self.table = table
 
     @property
@@ -220,27 +217,31 @@ class ImageClassificationDataModule(L.LightningDataModule):
         return len(self.class_names)
 
     # --- loaders -----------------------------------------------------------------------------
-    def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
+    def _loader(self, split: str, batch_size: int) -> DataLoader:
         dataset = self.datasets[split]
+        train = split == "train"
         return DataLoader(
             dataset,
             batch_size=batch_size,
-            shuffle=shuffle,
-            drop_last=shuffle and len(dataset) > batch_size,  # no size-1 batch for BatchNorm
+            sampler=SeededSampler(dataset, self.seed) if train else None,
+            drop_last=train and len(dataset) > batch_size,  # no size-1 batch for BatchNorm
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,
-            worker_init_fn=_seed_worker if self.num_workers > 0 else None,
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", True, self.batch_size)
+        loader = self._loader("train", self.batch_size)
+        if self.trainer is not None:  # a resumed fit reads its first batches before it calls set_epoch:
+            # set the epoch Lightning will set (its count of processed epochs) now
+            loader.sampler.set_epoch(self.trainer.fit_loop.epoch_progress.current.processed)
+        return loader
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", False, self.eval_batch_size)
+        return self._loader("val", self.eval_batch_size)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", False, self.eval_batch_size)
+        return self._loader("test", self.eval_batch_size)
 
     def eval_loader(self, dataset: Dataset) -> DataLoader:
         """A one-pass loader over any eval-time ``dataset`` (e.g. a split wrapped with noise),

@@ -11,13 +11,13 @@ copies differ by under 10 and copies rotated by 2-3° by 30-60: the default of 4
 from __future__ import annotations
 
 import hashlib
-import os
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from fgclass.data.scan import DIHEDRAL
+from fgclass.data.scan import DIHEDRAL, save_cache
 
 DEFAULT_THRESHOLD = 40
 _CHUNK = 64
@@ -91,8 +91,7 @@ def group_near_duplicates_cached(
     if path.is_file():
         return np.load(path)
     ids = group_near_duplicates(hashes, threshold)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(tmp, ids)
-    tmp.replace(path)
+    buffer = io.BytesIO()
+    np.save(buffer, ids)
+    save_cache(path, buffer.getvalue())
     return ids

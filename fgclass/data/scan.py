@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -20,9 +21,12 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from fgclass.files import atomic_write
+
 HASH_SIZE = 16  # 16 x 16 low DCT frequencies -> 256-bit hash
 HASH_WORDS = HASH_SIZE * HASH_SIZE // 64
 _THUMB = 32
+log = logging.getLogger(__name__)
 _CACHE_VERSION = 3  # 2: exact box-filter thumbnails; 3: orientation-normalised hashes
 DIHEDRAL = 8  # hashes per image of its flips/90° rotations ...
 ORIENTED = 4  # ... then of its central disc turned upright, as is, turned 180° and mirrored both ways
@@ -181,11 +185,23 @@ def _load_cache(path: Path | None) -> dict:
     return content.get("files", {}) if content.get("version") == _CACHE_VERSION else {}
 
 
-def _save_cache(path: Path, entries: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"version": _CACHE_VERSION, "files": entries}))
-    tmp.replace(path)  # atomic: concurrent runs never see a half-written cache
+def save_cache(path: Path, data: str | bytes) -> None:
+    """Write a cache file; a cache folder that cannot be written costs only time, so warn once."""
+    try:
+        atomic_write(path, data)
+    except OSError as exc:
+        if path.parent not in _UNWRITABLE:
+            _UNWRITABLE.add(path.parent)
+            log.warning(
+                "Cannot write the cache folder %s (%s): the run goes on, but image scans and "
+                "near-duplicate groups are not remembered for the next run. Set paths.cache_dir to a "
+                "writable folder.",
+                path.parent,
+                exc.strerror or exc,
+            )
+
+
+_UNWRITABLE: set[Path] = set()
 
 
 def scan_images(
@@ -212,13 +228,16 @@ def scan_images(
         workers = workers or os.cpu_count() or 1
         files = [root / p for p in todo]
         if workers > 1 and len(todo) > 64:
-            with ProcessPoolExecutor(workers) as pool:
+            pool = ProcessPoolExecutor(workers)
+            try:
                 fresh = list(pool.map(scan_file, files, chunksize=32))
+            finally:  # on Ctrl-C/SIGTERM drop the queued files instead of scanning them all first
+                pool.shutdown(cancel_futures=True)
         else:
             fresh = [scan_file(f) for f in files]
         records.update(zip(todo, fresh))
         if cache_file is not None:
             for path, key in zip(paths, keys):
                 cache[path] = {"key": key, "record": records[path].__dict__}
-            _save_cache(cache_file, cache)
+            save_cache(cache_file, json.dumps({"version": _CACHE_VERSION, "files": cache}))
     return ScanResult(list(paths), [records[p] for p in paths])

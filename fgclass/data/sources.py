@@ -42,6 +42,11 @@ def listing(items: list[str], limit: int = _MAX_LISTED) -> str:
     return shown + more
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 image``, ``2 images``: a count with its noun in the right number."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _require_dir(root: str | Path, what: str) -> Path:
     path = Path(root).expanduser()
     if not path.exists():

@@ -7,15 +7,16 @@ split, while each class's split sizes stay as close as the groups allow to its t
 from __future__ import annotations
 
 import csv
-import os
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from fgclass.data.sources import listing
+from fgclass.data.sources import counted, listing
 from fgclass.errors import ConfigError, DataError
+from fgclass.files import atomic_write
 
 SPLITS = ("train", "val", "test")
 UNUSED = "unused"
@@ -108,7 +109,7 @@ def assign_splits(
     labels = np.asarray(labels)
     classes, y = np.unique(labels, return_inverse=True)
     counts = np.bincount(y, minlength=len(classes))
-    too_small = [f"'{c}': {n} images" for c, n in zip(classes, counts) if n < len(SPLITS)]
+    too_small = [f"'{c}': {counted(n, 'image')}" for c, n in zip(classes, counts) if n < len(SPLITS)]
     if too_small:
         raise DataError(
             f"In {where}, these classes have too few images to appear in train, val and test "
@@ -204,15 +205,11 @@ class SplitTable:
 
     def write(self, path: str | Path) -> Path:
         """Write as CSV with columns ``path,label,split,group``."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}")
-        with partial.open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["path", "label", "split", "group"])
-            writer.writerows(zip(self.paths, self.labels, self.splits, self.groups))
-        partial.replace(path)  # atomic: DDP ranks writing the same file never read half of it
-        return path
+        text = io.StringIO(newline="")
+        writer = csv.writer(text)
+        writer.writerow(["path", "label", "split", "group"])
+        writer.writerows(zip(self.paths, self.labels, self.splits, self.groups))
+        return atomic_write(path, text.getvalue())  # DDP ranks writing the same file never read half of it
 
     @classmethod
     def read(cls, path: str | Path) -> SplitTable:

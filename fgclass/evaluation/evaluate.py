@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import lightning as L
+from torch.utils.data import Subset
 
 from fgclass.data.datamodule import ImageClassificationDataModule
 from fgclass.errors import ConfigError
@@ -55,18 +56,19 @@ def evaluate(
     trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path)
     results = model.test_results
     summary = dict(results.summary)
+    tested = datamodule.datasets["test"]  # the images, also where the test read cached features
+    if len(results.index) < len(tested):  # trainer.limit_test_batches: the same images for TTA and noise
+        tested = Subset(tested, results.index.tolist())
     if tta:
         model.tta = True
-        # the test images, also where the features are cached
-        test_images = datamodule.eval_loader(datamodule.datasets["test"])
-        flipped = predict_results(trainer, model, test_images).summary
+        flipped = predict_results(trainer, model, datamodule.eval_loader(tested)).summary
         model.tta = False
         summary.update(accuracy_tta=flipped["accuracy"], f1_macro_tta=flipped["f1_macro"])
     if noise_sigmas:
         noise = noise_robustness(
             trainer,
             model,
-            datamodule.datasets["test"],
+            tested,
             list(noise_sigmas),
             noise_seed,
             datamodule.eval_loader,
