@@ -29,7 +29,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     """Rebuild the run's data module on its splits.csv, check the classes match, evaluate."""
     model = load_classifier(cfg.ckpt_path)
     ckpt = Path(cfg.ckpt_path).expanduser().resolve()
-    run = run_folder(ckpt)
+    run = run_folder(ckpt, cfg.splits_file)
     overrides = {k: v for k, v in cfg.data.items() if v is not None}
     datamodule = run_datamodule(run, cfg.paths.output_dir, **overrides)
     if datamodule.class_names != model.class_names:

@@ -239,3 +239,20 @@ def test_two_process_ddp_evaluates_each_test_image_once(tmp_path: Path) -> None:
     # output piped to a file: no progress bar, one line per epoch on the console and in train.log
     for text in (result.stdout + result.stderr, (run / "train.log").read_text()):
         assert len(re.findall(r"Epoch 1/1 .*val/acc=", text)) == 1 and "it/s" not in text
+
+
+def test_eval_of_a_checkpoint_moved_out_of_its_run_needs_the_split_file(
+    trained_run: Path, tmp_path: Path
+) -> None:
+    moved = tmp_path / "models" / "best.ckpt"
+    moved.parent.mkdir()
+    shutil.copy(next((trained_run / "checkpoints").glob("epoch*.ckpt")), moved)
+    with pytest.raises(CheckpointError, match=r"splits_file=<run>/splits\.csv"):
+        evaluate_checkpoint(eval_config(tmp_path / "a", f"ckpt_path={moved}"))
+    evaluate_checkpoint(
+        eval_config(tmp_path / "b", f"ckpt_path={moved}", f"splits_file={trained_run / 'splits.csv'}")
+    )
+    again = json.loads((tmp_path / "b" / "run" / "metrics.json").read_text())
+    original = json.loads((trained_run / "metrics.json").read_text())
+    assert again["accuracy"] == pytest.approx(original["accuracy"], abs=1e-6)
+    assert again["num_samples"] == original["num_samples"]

@@ -70,6 +70,7 @@ def fit_and_validate(train_config, root, precision: str, channels_last: bool) ->
     return metrics
 
 
+@pytest.mark.slow  # 20 s on a CPU without native bf16, where bf16 is emulated
 def test_bf16_channels_last_learns_as_well_as_fp32(train_config, butterfly_root):
     fast = fit_and_validate(train_config, butterfly_root, "bf16-mixed", True)
     exact = fit_and_validate(train_config, butterfly_root, "32-true", False)

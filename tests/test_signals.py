@@ -36,7 +36,7 @@ def test_sigterm_stops_training_and_prints_the_resume_command(fish_root: Path, t
     lines = []
     for line in process.stdout:  # an epoch has finished: last.ckpt exists
         lines.append(line)
-        if "Epoch 2/500" in line:
+        if "Epoch 2/500" in line:  # the first epoch's last.ckpt is written by now
             break
     sent = time.monotonic()
     os.killpg(process.pid, signal.SIGTERM)  # as SLURM does: the main process and its loader workers

@@ -14,14 +14,20 @@ from fgclass.data.splits import SPLITS_FILE
 from fgclass.errors import CheckpointError
 
 
-def run_folder(ckpt_path: Path) -> Path:
-    """The run folder a checkpoint belongs to (the parent of ``checkpoints/``)."""
-    folder = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent
+def run_folder(ckpt_path: Path, splits_file: str | Path | None = None) -> Path:
+    """The run folder whose data and test split a checkpoint is evaluated on: the folder of
+    ``splits_file`` when given (a checkpoint moved out of its run), else the parent of the
+    checkpoint's ``checkpoints/``."""
+    if splits_file is not None:
+        folder = Path(splits_file).expanduser().resolve().parent
+    else:
+        folder = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent
     missing = [name for name in (RUN_CONFIG_FILE, SPLITS_FILE) if not (folder / name).is_file()]
     if missing:
         raise CheckpointError(
-            f"'{folder}' lacks {', '.join(missing)}: the checkpoint must stay inside the fgclass run "
-            "folder that produced it (<run>/checkpoints/), next to its run_config.yaml and splits.csv."
+            f"'{folder}' lacks {', '.join(missing)}: keep the checkpoint inside the fgclass run folder "
+            "that produced it (<run>/checkpoints/), or name that run's split with "
+            "splits_file=<run>/splits.csv (its run_config.yaml beside it says how to read the data)."
         )
     return folder
 
