@@ -120,7 +120,7 @@ class Stopped(SystemExit):
 
 
 def _stop(signum: int, frame: object) -> None:
-    if os.getpid() != _MAIN_PID:  # a forked loader or scan worker (SLURM signals every process): the
+    if os.getpid() != _MAIN_PID:  # a forked scan worker (SLURM signals every process): the
         return  # main process stops it; dying here would turn the clean stop into a worker failure
     raise Stopped(128 + signum)
 
@@ -168,29 +168,31 @@ def run_task(task: Callable[[DictConfig], float], cfg: DictConfig, output_dir: s
     in_main_thread = threading.current_thread() is threading.main_thread()  # signals can be set only there
     handlers = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM) if in_main_thread}
     try:
-        missing = sorted(OmegaConf.missing_keys(cfg))
-        if missing:
-            raise ConfigError(
-                f"{', '.join(missing)} must be set: add {missing[0]}=<value> to the command line "
-                f"(e.g. data.root=/path/to/images for your own dataset)."
-            )
-        return task(cfg)
+        try:
+            missing = sorted(OmegaConf.missing_keys(cfg))
+            if missing:
+                raise ConfigError(
+                    f"{', '.join(missing)} must be set: add {missing[0]}=<value> to the command line "
+                    f"(e.g. data.root=/path/to/images for your own dataset)."
+                )
+            return task(cfg)
+        except Exception as exc:
+            stop = _stop_behind(exc)
+            if stop is not None:  # something failed while stopping (e.g. a loader's teardown)
+                raise stop from None
+            user_error, detail = _failure(exc)
+            Path(output_dir).mkdir(parents=True, exist_ok=True)
+            (Path(output_dir) / ERROR_FILE).write_text(detail + "\n")
+            log.error("%s failed: %s", Path(output_dir).name, detail)
+            if _in_multirun():
+                return math.nan
+            if user_error:
+                raise SystemExit(1) from None
+            raise
+    # also when the signal lands while a failure is handled: torch's loader workers die of SIGTERM
+    # themselves, and the main process may see a dead worker before its own handler runs
     except Stopped as stop:
         _report_stop(stop, output_dir)
-        raise
-    except Exception as exc:
-        stop = _stop_behind(exc)
-        if stop is not None:  # something failed while stopping (e.g. a loader's teardown)
-            _report_stop(stop, output_dir)
-            raise stop from None
-        user_error, detail = _failure(exc)
-        Path(output_dir).mkdir(parents=True, exist_ok=True)
-        (Path(output_dir) / ERROR_FILE).write_text(detail + "\n")
-        log.error("%s failed: %s", Path(output_dir).name, detail)
-        if _in_multirun():
-            return math.nan
-        if user_error:
-            raise SystemExit(1) from None
         raise
     finally:
         for sig, handler in handlers.items():
