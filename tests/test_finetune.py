@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from fgclass.data import FishDataModule
+from fgclass.errors import ConfigError
 from fgclass.evaluation.tensorboard import read_scalars
 from fgclass.finetune import Finetuning
 from fgclass.models import Classifier
@@ -209,6 +210,27 @@ def test_lambda_scheduler_applies_to_late_groups(datamodule: FishDataModule, tmp
     assert logged["lr-Adam/backbone.layer4"][0] == pytest.approx(1e-3)
     assert logged["lr-Adam/backbone.layer4"][1] == pytest.approx(logged["lr-Adam/head"][2])
     assert logged["lr-Adam/head"][2] < 1e-3
+
+
+def warmup_then_cosine(optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.SequentialLR:
+    """A scheduler that wraps others (its children are private to torch)."""
+    warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.5, total_iters=1)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=3)
+    return torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, cosine], milestones=[1])
+
+
+def test_a_wrapping_scheduler_is_refused_before_the_first_epoch_when_groups_will_change(
+    datamodule: FishDataModule, tmp_path: Path
+) -> None:
+    sequential = {"scheduler": {"_target_": f"{__name__}.warmup_then_cosine"}}
+    model = make_model(datamodule, schedulers={"sequential": sequential})
+    probe = Probe()
+    with pytest.raises(ConfigError, match="SequentialLR wraps other schedulers.*warmup_cosine"):
+        fit(model, datamodule, [Finetuning(phases=[{"epoch": 1, "unfreeze": 1, "lr": 1e-4}]), probe], 2, tmp_path)
+    assert probe.epochs == {}
+    # without phases the groups never change: the same scheduler trains
+    model = make_model(datamodule, schedulers={"sequential": sequential})
+    fit(model, datamodule, [Finetuning(phases=[])], 1, tmp_path / "frozen")
 
 
 @pytest.mark.parametrize("resume_after", [1, 2])  # before and after the unfreezing epoch

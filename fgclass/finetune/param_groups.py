@@ -2,7 +2,9 @@
 
 Torch schedulers size their per-group state (``base_lrs``, ``lr_lambdas``, ``min_lrs``) when
 built. A group added later is then silently left out of the schedule (``zip`` truncates) or makes
-``ReduceLROnPlateau`` fail. These helpers extend that state whenever a group is added or re-set.
+``ReduceLROnPlateau`` fail. These helpers extend that state, public attributes only, whenever a
+group is added or re-set. Schedulers that wrap others (``SequentialLR``, ``ChainedScheduler``) keep
+their children private, so they are refused with a clear message instead.
 """
 
 from __future__ import annotations
@@ -10,12 +12,9 @@ from __future__ import annotations
 import lightning as L
 from torch import nn
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import ReduceLROnPlateau
+from torch.optim.lr_scheduler import ChainedScheduler, ReduceLROnPlateau, SequentialLR
 
-
-def _schedulers(scheduler: object) -> list[object]:
-    children = getattr(scheduler, "_schedulers", None)  # SequentialLR, ChainedScheduler
-    return [scheduler] + [s for child in children or [] for s in _schedulers(child)]
+from fgclass.errors import ConfigError
 
 
 def sync_schedulers(trainer: L.Trainer, optimizer: Optimizer) -> None:
@@ -24,18 +23,23 @@ def sync_schedulers(trainer: L.Trainer, optimizer: Optimizer) -> None:
     for group in groups:
         group.setdefault("initial_lr", group["lr"])
     for config in trainer.lr_scheduler_configs:
-        for scheduler in _schedulers(config.scheduler):
-            if getattr(scheduler, "optimizer", None) is not optimizer:
-                continue
-            if isinstance(scheduler, ReduceLROnPlateau):
-                missing = len(groups) - len(scheduler.min_lrs)
-                scheduler.min_lrs = list(scheduler.min_lrs) + [scheduler.min_lrs[-1]] * missing
-            else:
-                scheduler.base_lrs = [group["initial_lr"] for group in groups]
-                lambdas = getattr(scheduler, "lr_lambdas", None)
-                if lambdas is not None and len(lambdas) < len(groups):
-                    lambdas.extend([lambdas[-1]] * (len(groups) - len(lambdas)))
-            scheduler._last_lr = [group["lr"] for group in groups]
+        scheduler = config.scheduler
+        if isinstance(scheduler, (SequentialLR, ChainedScheduler)):
+            raise ConfigError(
+                f"the learning-rate scheduler {type(scheduler).__name__} wraps other schedulers, "
+                "which cannot follow the param groups that unfreezing adds. Use one scheduler "
+                "(warm-up + cosine is fgclass.models.schedulers.warmup_cosine), or finetune=full."
+            )
+        if getattr(scheduler, "optimizer", None) is not optimizer:
+            continue
+        if isinstance(scheduler, ReduceLROnPlateau):
+            missing = len(groups) - len(scheduler.min_lrs)
+            scheduler.min_lrs = list(scheduler.min_lrs) + [scheduler.min_lrs[-1]] * missing
+        else:
+            scheduler.base_lrs = [group["initial_lr"] for group in groups]
+            lambdas = getattr(scheduler, "lr_lambdas", None)
+            if lambdas is not None and len(lambdas) < len(groups):
+                lambdas.extend([lambdas[-1]] * (len(groups) - len(lambdas)))
 
 
 def find_group(optimizer: Optimizer, name: str) -> dict | None:

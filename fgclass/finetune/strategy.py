@@ -104,9 +104,11 @@ class Finetuning(BaseFinetuning):
             self._restored_frozen = None
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # scheduler states restored from a checkpoint are sized for the groups at saving time
-        for optimizer in trainer.optimizers:
-            sync_schedulers(trainer, optimizer)
+        # scheduler states restored from a checkpoint are sized for the groups at saving time; and a
+        # scheduler that cannot follow the coming phases is refused now, not epochs into the run
+        if self.phases:
+            for optimizer in trainer.optimizers:
+                sync_schedulers(trainer, optimizer)
 
     def finetune_function(self, pl_module: L.LightningModule, epoch: int, optimizer: Optimizer) -> None:
         trainer = pl_module.trainer
