@@ -225,8 +225,14 @@ def test_a_wrapping_scheduler_is_refused_before_the_first_epoch_when_groups_will
     sequential = {"scheduler": {"_target_": f"{__name__}.warmup_then_cosine"}}
     model = make_model(datamodule, schedulers={"sequential": sequential})
     probe = Probe()
-    with pytest.raises(ConfigError, match="SequentialLR wraps other schedulers.*warmup_cosine"):
-        fit(model, datamodule, [Finetuning(phases=[{"epoch": 1, "unfreeze": 1, "lr": 1e-4}]), probe], 2, tmp_path)
+    with pytest.raises(ConfigError, match=r"SequentialLR wraps other schedulers.*warmup_cosine"):
+        fit(
+            model,
+            datamodule,
+            [Finetuning(phases=[{"epoch": 1, "unfreeze": 1, "lr": 1e-4}]), probe],
+            2,
+            tmp_path,
+        )
     assert probe.epochs == {}
     # without phases the groups never change: the same scheduler trains
     model = make_model(datamodule, schedulers={"sequential": sequential})

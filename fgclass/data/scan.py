@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from scipy.fft import dctn
 
 from fgclass.files import atomic_write
 
@@ -36,16 +37,6 @@ _DISC = _DISC_X**2 + _DISC_Y**2 <= (_DISC_SIDE / 2 - 1) ** 2
 _INNER = slice(10, _DISC_SIDE - 10)  # the square inside the disc: no corner ever rotates into it
 
 
-def _dct_matrix(n: int) -> np.ndarray:
-    k = np.arange(n)[:, None]
-    matrix = np.cos(np.pi * (2 * np.arange(n)[None, :] + 1) * k / (2 * n)) * np.sqrt(2 / n)
-    matrix[0] /= np.sqrt(2)
-    return matrix
-
-
-_DCT = _dct_matrix(_THUMB)
-
-
 def dihedral_variants(image: np.ndarray) -> list[np.ndarray]:
     """The 8 flips/90° rotations of a 2-D array (the dihedral group D4); index 0 is ``image``."""
     flipped = np.fliplr(image)
@@ -54,7 +45,7 @@ def dihedral_variants(image: np.ndarray) -> list[np.ndarray]:
 
 def perceptual_hash(gray: np.ndarray) -> np.ndarray:
     """256-bit DCT perceptual hash of a square grayscale thumbnail, as ``HASH_WORDS`` uint64."""
-    low = (_DCT @ gray @ _DCT.T)[:HASH_SIZE, :HASH_SIZE].ravel()
+    low = dctn(gray, norm="ortho")[:HASH_SIZE, :HASH_SIZE].ravel()
     bits = low > np.median(low[1:])
     return np.packbits(bits).view(">u8").astype(np.uint64)
 
