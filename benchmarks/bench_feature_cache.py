@@ -4,7 +4,7 @@
 
 Runs ``fgclass.train`` itself (experiment ``<dataset>_head_only`` with ``augment=none``, random
 init, the default callbacks and logger) on the real sample in ../shared/data, once with
-``finetune.cache_features=false`` and once with ``true`` per seed, alternating which goes first.
+``cache_features=false`` and once with ``true`` per seed, alternating which goes first.
 An epoch is timed from its start to the next (training, validation, checkpointing), with its
 training and validation parts. Accuracy of both paths is compared seed by seed (with random
 init, whose features are poor, it stays near chance: the equivalence of the logits themselves is
@@ -41,7 +41,7 @@ def run(args: Any, seed: int, cache: bool, tmp: Path) -> dict[str, Any]:
             "augment=none",
             "model.weights=null",
             f"data.root={SHARED_DATA / args.dataset}",
-            f"finetune.cache_features={cache}",
+            f"cache_features={cache}",
             f"trainer.max_epochs={args.epochs}",
             f"seed={seed}",
             "+callbacks.epoch_stats._target_=benchmarks.common.EpochStats",

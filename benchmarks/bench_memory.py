@@ -33,7 +33,7 @@ from fgclass.train import train
 
 MODES = {
     "head_only": ["augment=none"],
-    "head_only+cache": ["augment=none", "finetune.cache_features=true"],
+    "head_only+cache": ["augment=none", "cache_features=true"],
     "full": ["finetune=full"],
 }
 GROWTH_MB = 16.0  # allowed change from the second epoch to the last

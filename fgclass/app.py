@@ -34,14 +34,24 @@ logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
 )
 ERROR_FILE = "error.txt"
 RUN_CONFIG_FILE = "run_config.yaml"
-_CHOICE_GROUPS = ("experiment", "data", "augment", "model", "model/optimizer", "model/schedulers", "finetune")
+_CHOICE_GROUPS = (
+    "experiment",
+    "data",
+    "augment",
+    "model",
+    "model/head",
+    "model/loss",
+    "model/optimizer",
+    "model/schedulers",
+    "finetune",
+)
 _HPARAM_KEYS = (
     "model.backbone",
     "model.weights",
     "model.optimizer.lr",
     "model.optimizer.weight_decay",
     "model.head.dropout",
-    "model.loss.name",
+    "model.loss.label_smoothing",
     "data.image_size",
     "data.batch_size",
     "data.train_fraction",

@@ -76,14 +76,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     callbacks = instantiate_dict(cfg.callbacks)
     if cfg.finetune.callback:  # first: its phase changes set the rates that LearningRateMonitor logs
         callbacks.insert(0, instantiate(cfg.finetune.callback))
-    if cfg.finetune.cache_features:  # frozen backbone: run it once per split, train the head on features
+    if cfg.cache_features:  # frozen backbone: run it once per split, train the head on features
         datamodule = FeatureDataModule(datamodule, model, callbacks)
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_dict(cfg.logger) or False)
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
 
-    if cfg.test:  # also under fast_dev_run (trainer=debug): one batch through test and every report
+    if cfg.test:  # also under fast_dev_run (debug=fast_dev_run): one batch through test and every report
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         # A weight-averaging checkpoint's state_dict holds the averaged weights; with the callback still
         # attached, loading it would restore the raw weights (to resume training) and test those.

@@ -8,10 +8,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
+from hydra.utils import instantiate
 
 from fgclass.errors import CheckpointError, ConfigError
 from fgclass.models import Classifier, available_backbones, create_backbone
-from fgclass.models.losses import FocalLoss, build_loss
+from fgclass.models.checkpoint import load_classifier
+from fgclass.models.losses import FocalLoss
+
+from .conftest import compose_config
 
 SMALL_VIT = {"image_size": 32}
 
@@ -89,12 +93,12 @@ def test_unreadable_weights_file(tmp_path: Path) -> None:
         create_backbone("resnet18", str(tmp_path / "missing.pth"))
 
 
-def test_head_options() -> None:
-    model = Classifier(
-        num_classes=4, backbone="resnet18", weights=None, head={"hidden_dim": 16, "dropout": 0.1}
-    )
+@pytest.mark.parametrize(("head", "shapes"), [("linear", [(512, 4)]), ("mlp", [(512, 512), (512, 4)])])
+def test_head_configs_build_on_the_backbone_features(head: str, shapes: list, tmp_path: Path) -> None:
+    cfg = compose_config("train", ["model=resnet18", "model.weights=null", f"model/head={head}"], tmp_path)
+    model = instantiate(cfg.model, num_classes=4)
     linears = [m for m in model.head if isinstance(m, torch.nn.Linear)]
-    assert [(m.in_features, m.out_features) for m in linears] == [(512, 16), (16, 4)]
+    assert [(m.in_features, m.out_features) for m in linears] == shapes
 
 
 def test_focal_loss_matches_definition() -> None:
@@ -103,9 +107,7 @@ def test_focal_loss_matches_definition() -> None:
     p = logits.softmax(1)[torch.arange(2), target]
     expected = (-((1 - p) ** 2) * p.log()).mean()
     assert torch.allclose(FocalLoss(gamma=2.0)(logits, target), expected)
-    assert torch.allclose(build_loss("focal", gamma=0.0)(logits, target), F.cross_entropy(logits, target))
-    with pytest.raises(ConfigError, match="focal"):
-        build_loss("hinge")
+    assert torch.allclose(FocalLoss(gamma=0.0)(logits, target), F.cross_entropy(logits, target))
 
 
 def test_input_normalisation_accepts_uint8_and_unit_floats() -> None:
@@ -115,3 +117,33 @@ def test_input_normalisation_accepts_uint8_and_unit_floats() -> None:
         assert torch.allclose(model(images), model(images.float() / 255), atol=1e-5)
         features = model.features(images)
         assert torch.allclose(model(features), model(images), atol=1e-5)  # 2-D input = features
+
+
+@pytest.mark.parametrize(
+    ("old_loss", "expected"),
+    [
+        ({"name": "cross_entropy", "label_smoothing": 0.1, "gamma": 2.0}, torch.nn.CrossEntropyLoss),
+        ({"name": "focal", "label_smoothing": 0.0, "gamma": 3.0}, FocalLoss),
+    ],
+)
+def test_checkpoints_with_named_head_and_loss_still_load(
+    old_loss: dict, expected: type, tmp_path: Path
+) -> None:
+    # the hyper-parameters of checkpoints written before head and loss became _target_ configs
+    model = Classifier(3, ["a", "b", "c"], backbone="resnet18", weights=None)
+    checkpoint = {
+        "state_dict": model.state_dict(),
+        "hyper_parameters": {**model.hparams, "head": {"hidden_dim": 8, "dropout": 0.1}, "loss": old_loss},
+        "pytorch-lightning_version": "2.4.0",
+    }
+    model.head = torch.nn.Sequential(
+        torch.nn.Linear(512, 8), torch.nn.ReLU(), torch.nn.Dropout(0.1), torch.nn.Linear(8, 3)
+    )
+    checkpoint["state_dict"] = model.state_dict()
+    torch.save(checkpoint, tmp_path / "old.ckpt")
+    loaded = load_classifier(tmp_path / "old.ckpt")
+    assert isinstance(loaded.criterion, expected)
+    assert loaded.criterion.label_smoothing == old_loss["label_smoothing"]
+    assert getattr(loaded.criterion, "gamma", 3.0) == 3.0
+    assert [m.out_features for m in loaded.head if isinstance(m, torch.nn.Linear)] == [8, 3]
+    assert torch.equal(loaded.head[3].weight, model.head[3].weight)

@@ -106,8 +106,9 @@ def test_mixed_batches_have_soft_targets_and_convex_images() -> None:
 
 
 def test_mixing_needs_a_loss_that_takes_soft_targets() -> None:
-    with pytest.raises(ConfigError, match=r"needs model\.loss\.name=cross_entropy"):
-        Classifier(3, backbone="resnet18", loss={"name": "focal"}, mixing={"mixup_alpha": 0.2})
+    focal = {"_target_": "fgclass.models.losses.FocalLoss"}
+    with pytest.raises(ConfigError, match=r"needs model/loss=cross_entropy"):
+        Classifier(3, backbone="resnet18", loss=focal, mixing={"mixup_alpha": 0.2})
 
 
 def test_layer_wise_lr_decay_scales_each_stage_from_the_top(train_config: Callable[..., DictConfig]) -> None:

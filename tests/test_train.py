@@ -50,7 +50,7 @@ def test_every_experiment_runs_fast_dev_run(
     tmp_path: Path,
 ) -> None:
     root = {"fish": fish_root, "butt": butterfly_root}.get(experiment[:4], tmp_path / "synthetic")
-    overrides = [f"experiment={experiment}", f"data.root={root}", "trainer.fast_dev_run=true"]
+    overrides = [f"experiment={experiment}", f"data.root={root}", "debug=fast_dev_run"]
     if experiment == "demo":
         overrides.append("data.photos_per_class=3")
     cfg = train_config(*overrides)
@@ -62,6 +62,31 @@ def test_every_experiment_runs_fast_dev_run(
     written = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert written["num_samples"] == metrics["test/num_samples"] <= 16
     assert (tmp_path / "run" / "confusion_matrix.png").is_file()
+
+
+def test_debug_limit_is_a_miniature_run_with_every_output(
+    train_config: Callable[..., DictConfig], fish_root: Path, tmp_path: Path
+) -> None:
+    cfg = train_config(f"data.root={fish_root}", "model=resnet18", "debug=limit", "data.batch_size=4")
+    metrics = train(cfg)
+    run = tmp_path / "run"
+    assert metrics["test/num_samples"] == 8  # 2 test batches of 4
+    with (run / "noise_robustness.csv").open() as handle:
+        assert len(list(csv.DictReader(handle))) == len(cfg.eval.noise_sigmas)  # every report
+    assert len(read_scalars(run / "tensorboard")["val/acc"]) == 2  # 2 epochs
+    assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "confusion_matrix.png").is_file()
+
+
+def test_debug_overfit_drives_the_training_loss_down(
+    train_config: Callable[..., DictConfig], fish_root: Path, tmp_path: Path
+) -> None:
+    cfg = train_config(f"data.root={fish_root}", "model=resnet18", "debug=overfit", "logger=csv")
+    assert cfg.trainer.overfit_batches == 2 and not cfg.test and cfg.data.augment is None
+    train(cfg)
+    with next((tmp_path / "run").rglob("metrics.csv")).open() as handle:
+        losses = [float(r["train/loss_epoch"]) for r in csv.DictReader(handle) if r.get("train/loss_epoch")]
+    assert len(losses) == 20 and losses[-1] < 0.2 * losses[0]
+    assert not (tmp_path / "run" / "metrics.json").exists()  # no test phase
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)

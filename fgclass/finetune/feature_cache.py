@@ -1,4 +1,4 @@
-"""Frozen-feature caching (``finetune.cache_features=true``).
+"""Frozen-feature caching (``cache_features=true``).
 
 While the backbone is frozen and every split goes through the deterministic eval pipeline, the
 backbone's output for an image never changes. :class:`FeatureDataModule` then runs the backbone
@@ -42,15 +42,15 @@ def frozen_epochs(images: ImageClassificationDataModule, callbacks: Sequence[L.C
     epochs = min((p.epoch for cb in finetuning for p in cb.phases), default=math.inf)
     if not finetuning or not all(cb.freeze_backbone for cb in finetuning) or epochs < 1:
         raise ConfigError(
-            "finetune.cache_features=true needs the backbone frozen at the start, but this finetune "
+            "cache_features=true needs the backbone frozen at the start, but this finetune "
             "config trains it from the first epoch. Use finetune=head_only (or two_stage/gradual), or "
-            "set finetune.cache_features=false."
+            "set cache_features=false."
         )
     if images.augmented:
         raise ConfigError(
-            "finetune.cache_features=true needs a deterministic training pipeline (each image gives "
+            "cache_features=true needs a deterministic training pipeline (each image gives "
             "the same features every epoch), but data.augment is set. Use augment=none, or set "
-            "finetune.cache_features=false."
+            "cache_features=false."
         )
     return epochs
 
@@ -117,8 +117,8 @@ class FeatureDataModule(L.LightningDataModule):
         self.images.setup(stage)
         if self.trainer is not None and isinstance(self.trainer.strategy, ParallelStrategy):
             raise ConfigError(
-                "finetune.cache_features=true runs on one device (training the head is cheap); set "
-                "trainer.devices=1 and a single-device trainer.strategy, or finetune.cache_features=false."
+                "cache_features=true runs on one device (training the head is cheap); set "
+                "trainer.devices=1 and a single-device trainer.strategy, or cache_features=false."
             )
 
     def cached(self, split: str) -> tuple[torch.Tensor, torch.Tensor] | None:

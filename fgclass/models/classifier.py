@@ -22,7 +22,6 @@ from fgclass.errors import ConfigError
 from fgclass.evaluation.metrics import Outputs, Results, compute_results, gather_outputs
 from fgclass.models.backbones import create_backbone
 from fgclass.models.heads import build_head
-from fgclass.models.losses import build_loss
 from fgclass.models.mixing import BatchMixing
 
 
@@ -62,8 +61,9 @@ class Classifier(L.LightningModule):
             ``timm/<model>``.
         weights: ``None``, ``DEFAULT``, a torchvision weights name or timm tag, or a local state-dict path.
         backbone_kwargs: extra arguments for the torchvision/timm builder.
-        head: :func:`~fgclass.models.heads.build_head` options (``hidden_dim``, ``dropout``).
-        loss: :func:`~fgclass.models.losses.build_loss` options (``name``, ``label_smoothing``, ``gamma``).
+        head: Hydra config of a partial head builder, called with (in_features, num_classes)
+            (``conf/model/head/``); ``None``: :func:`~fgclass.models.heads.build_head`'s default.
+        loss: Hydra config of the loss module (``conf/model/loss/``); ``None``: cross-entropy.
         optimizer: Hydra config of a torch optimizer (``_target_``, ``lr``, ...).
         schedulers: named Lightning scheduler configs: ``{name: {scheduler: {_target_...},
             interval, frequency, monitor}}``; several may drive the one optimizer.
@@ -103,11 +103,11 @@ class Classifier(L.LightningModule):
         self.backbone = net.model
         self.stages = net.stages
         self.cam_layer = net.cam_layer
-        self.head = build_head(net.num_features, num_classes, **(head or {}))
-        self.criterion = build_loss(**(loss or {}))
+        self.head = (instantiate(head) if head else build_head)(net.num_features, num_classes)
+        self.criterion = instantiate(loss) if loss else nn.CrossEntropyLoss()
         self.mixing = BatchMixing(num_classes, **mixing) if mixing else None
         if self.mixing and not isinstance(self.criterion, nn.CrossEntropyLoss):
-            raise ConfigError("model.mixing needs model.loss.name=cross_entropy (soft targets).")
+            raise ConfigError("model.mixing needs model/loss=cross_entropy (soft targets).")
         if not 0 < lr_layer_decay <= 1:
             raise ConfigError(f"model.lr_layer_decay={lr_layer_decay}: use a factor in (0, 1].")
         self.hparams.mean = list(mean or net.mean)  # the checkpoint keeps what the weights needed
