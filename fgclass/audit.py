@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 import fgclass.config  # noqa: F401  (registers the fgclass.* config resolvers)
 from fgclass.app import run_task
-from fgclass.data.audit import AuditOptions, DatasetAudit, audit_dataset, to_markdown, write_audit
+from fgclass.data.dataset_audit import AuditOptions, DatasetAudit, audit_dataset, to_markdown, write_audit
 from fgclass.data.scan import cache_file_for, scan_images
 from fgclass.data.splits import SplitTable
 

@@ -28,7 +28,7 @@ from fgclass.data.datamodule import default_num_workers
 from fgclass.data.sources import listing
 from fgclass.data.transforms import eval_transform
 from fgclass.errors import ConfigError, DataError
-from fgclass.evaluation.reports import write_predictions
+from fgclass.evaluation.result_files import write_predictions
 from fgclass.inference.inputs import PredictDataset, find_inputs
 from fgclass.models.checkpoint import input_size, load_classifier
 

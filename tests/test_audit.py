@@ -15,7 +15,7 @@ import pytest
 from hydra.utils import instantiate
 
 from fgclass.audit import audit
-from fgclass.data.audit import AUDIT_CSV, AUDIT_MD
+from fgclass.data.dataset_audit import AUDIT_CSV, AUDIT_MD
 from fgclass.data.splits import SPLITS
 from fgclass.errors import DataError
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from fgclass.report import Run, _markdown, summarize
-from fgclass.report import main as report_main
+from fgclass.sweep_report import Run, _markdown, summarize
+from fgclass.sweep_report import main as report_main
 
 from .conftest import CONF_DIR, FAST
 

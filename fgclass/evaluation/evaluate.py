@@ -16,7 +16,7 @@ from torch.utils.data import Subset
 
 from fgclass.data.datamodule import ImageClassificationDataModule
 from fgclass.errors import ConfigError
-from fgclass.evaluation import plots, reports
+from fgclass.evaluation import plots, result_files
 from fgclass.evaluation.gradcam import GRADCAM_DIR, write_gradcam
 from fgclass.evaluation.metrics import Results, predict_results
 from fgclass.evaluation.noise import noise_robustness
@@ -79,7 +79,7 @@ def evaluate(
         _write_reports(trainer, out, datamodule, results, summary, top_k)
         if noise_sigmas:
             add_scalars(trainer, {f"test/{k}": v for k, v in summary.items() if k.startswith("noise_")})
-            reports.write_noise_csv(out / reports.NOISE_FILE, noise)
+            result_files.write_noise_csv(out / result_files.NOISE_FILE, noise)
             figure = plots.noise_figure(noise)
             add_figure(trainer, "test/noise_robustness", figure)
             plots.save(figure, out / "noise_robustness.png")
@@ -89,7 +89,7 @@ def evaluate(
             history = read_history(history_dir)
             if history:
                 plots.save(plots.curves_figure(history), out / "curves.png")
-        reports.write_metrics(out / reports.METRICS_FILE, summary)
+        result_files.write_metrics(out / result_files.METRICS_FILE, summary)
         log.info(
             "Test accuracy %.4f, macro F1 %.4f; reports in %s", summary["accuracy"], summary["f1_macro"], out
         )
@@ -108,11 +108,11 @@ def _write_reports(
     out.mkdir(parents=True, exist_ok=True)
     names = datamodule.class_names
     per_class, matrix = results.per_class, results.confusion
-    rows = reports.classification_rows(per_class, names, summary)
-    reports.write_classification_report(out, rows)
-    reports.write_confusion_csv(out / "confusion_matrix.csv", matrix, names)
+    rows = result_files.classification_rows(per_class, names, summary)
+    result_files.write_classification_report(out, rows)
+    result_files.write_confusion_csv(out / "confusion_matrix.csv", matrix, names)
     paths = datamodule.datasets["test"].paths
-    reports.write_predictions(
+    result_files.write_predictions(
         out / "predictions.csv",
         [paths[i] for i in results.index.tolist()],
         results.logits,

@@ -1,4 +1,4 @@
-"""Aggregate a Hydra multirun folder into one table: ``python -m fgclass.report DIR``.
+"""Aggregate a Hydra multirun folder into one table: ``python -m fgclass.sweep_report DIR``.
 
 One row per configuration (the swept values except the seeds: ``seed``, ``data.split.seed``),
 metrics as mean ± std over seeds,
@@ -27,7 +27,7 @@ from omegaconf import DictConfig
 
 from fgclass.app import ERROR_FILE
 from fgclass.evaluation import plots
-from fgclass.evaluation.reports import METRICS_FILE, NOISE_FILE
+from fgclass.evaluation.result_files import METRICS_FILE, NOISE_FILE
 
 log = logging.getLogger(__name__)
 METRICS = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "loss", "fit_minutes", "eval_minutes")
@@ -199,7 +199,7 @@ class SweepReport(Callback):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m fgclass.report DIR``."""
+    """``python -m fgclass.sweep_report DIR``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path, help="a Hydra multirun folder")
     args = parser.parse_args(argv)
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runs = write_report(args.sweep_dir)
     except FileNotFoundError as exc:
-        print(f"fgclass.report: {exc}", file=sys.stderr)
+        print(f"fgclass.sweep_report: {exc}", file=sys.stderr)
         return 1
     print((args.sweep_dir / "report.md").read_text())
     return 1 if any(r.error for r in runs) else 0
