@@ -29,7 +29,6 @@ from benchmarks.common import (
     SHARED_DATA,
     PlainStep,
     Stopwatch,
-    compose_train,
     interleave,
     machine,
     paired_ratio,
@@ -37,6 +36,7 @@ from benchmarks.common import (
     table,
     verdict,
 )
+from fgclass.config import compose_config
 from fgclass.data.datamodule import default_num_workers
 from fgclass.finetune import Finetuning
 
@@ -46,8 +46,8 @@ GOAL = 0.95  # training fed by the default loader keeps this share of its in-mem
 
 def datamodule(dataset: str, tmp: Path, overrides: list[str]) -> tuple[L.LightningDataModule, float]:
     """The experiment's data module on the shared sample, set up; and the seconds ``setup`` took."""
-    cfg = compose_train(
-        [f"experiment={EXPERIMENTS[dataset]}", f"data.root={SHARED_DATA / dataset}", *overrides], tmp
+    cfg = compose_config(
+        "train", [f"experiment={EXPERIMENTS[dataset]}", f"data.root={SHARED_DATA / dataset}", *overrides], tmp
     )
     data = instantiate(cfg.data)
     data.prepare_data()  # scan + split, cached under tmp: not what is measured
@@ -100,7 +100,7 @@ def part1(args: Any, tmp: Path) -> list[list[object]]:
 def part2(args: Any, tmp: Path) -> tuple[list[list[object]], list[str]]:
     dataset = args.datasets[-1]
     data, _ = datamodule(dataset, tmp / dataset, [f"data.batch_size={args.batch_size}"])
-    cfg = compose_train([f"experiment={EXPERIMENTS[dataset]}", "model.weights=null"], tmp / dataset)
+    cfg = compose_config("train", [f"experiment={EXPERIMENTS[dataset]}", "model.weights=null"], tmp / dataset)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     batch = random_batch(args.batch_size, data.image_size, data.num_classes)
     fed = forever(data.train_dataloader())

@@ -23,19 +23,20 @@ from benchmarks.common import (
     SHARED_DATA,
     EpochStats,
     Stopwatch,
-    compose_train,
     machine,
     quiet_lightning,
     table,
     verdict,
 )
+from fgclass.config import compose_config
 from fgclass.train import train
 
 GOAL = 20.0
 
 
 def run(args: Any, seed: int, cache: bool, tmp: Path) -> dict[str, Any]:
-    cfg = compose_train(
+    cfg = compose_config(
+        "train",
         [
             f"experiment={args.dataset}_head_only",
             "augment=none",

@@ -29,7 +29,6 @@ from hydra.utils import instantiate
 from benchmarks.common import (
     PlainStep,
     Repeat,
-    compose_train,
     machine,
     paired_ratio,
     quiet_lightning,
@@ -40,6 +39,7 @@ from benchmarks.common import (
     verdict,
 )
 from fgclass.app import instantiate_dict
+from fgclass.config import compose_config
 
 NUM_CLASSES = 75
 GOAL = 0.95
@@ -78,8 +78,10 @@ class Alternate(L.Callback):
 
 def run(mode: str, args: Any, output_dir: str) -> tuple[Alternate, str]:
     """One fit of ``(warmup + pairs) * chunk`` steps; the first ``warmup`` pairs are not counted."""
-    cfg = compose_train(
-        [f"model={args.backbone}", "model.weights=null", f"finetune={mode}", "logger=tensorboard"], output_dir
+    cfg = compose_config(
+        "train",
+        [f"model={args.backbone}", "model.weights=null", f"finetune={mode}", "logger=tensorboard"],
+        output_dir,
     )
     torch.manual_seed(0)
     model = instantiate(cfg.model, num_classes=NUM_CLASSES)

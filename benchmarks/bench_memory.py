@@ -22,13 +22,13 @@ from typing import Any
 from benchmarks.common import (
     SHARED_DATA,
     EpochStats,
-    compose_train,
     machine,
     memory_mb,
     quiet_lightning,
     table,
     verdict,
 )
+from fgclass.config import compose_config
 from fgclass.train import train
 
 MODES = {
@@ -43,7 +43,8 @@ def child(args: Any) -> dict[str, Any]:
     """Train one run in this process; its memory figures."""
     quiet_lightning()
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = compose_train(
+        cfg = compose_config(
+            "train",
             [
                 f"experiment={args.dataset}_head_only",
                 *MODES[args.child],

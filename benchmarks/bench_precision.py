@@ -20,7 +20,6 @@ from hydra.utils import instantiate
 
 from benchmarks.common import (
     PlainStep,
-    compose_train,
     interleave,
     machine,
     paired_ratio,
@@ -28,7 +27,7 @@ from benchmarks.common import (
     step_args,
     table,
 )
-from fgclass.config import best_precision
+from fgclass.config import best_precision, compose_config
 from fgclass.finetune import Finetuning
 
 NUM_CLASSES = 75
@@ -47,7 +46,7 @@ def measure(args: object, device: torch.device) -> dict[str, dict[Combo, list[fl
     """Images/s per mode and combination, one value per repetition."""
     batch = random_batch(args.batch_size, args.image_size, NUM_CLASSES)
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = compose_train([f"model={args.backbone}", "model.weights=null"], tmp)
+        cfg = compose_config("train", [f"model={args.backbone}", "model.weights=null"], tmp)
     results = {}
     for mode, steps in (("head_only", args.head_steps), ("full", args.full_steps)):
         models = {}
@@ -83,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     results = measure(args, device)
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = compose_train([], tmp)
+        cfg = compose_config("train", [], tmp)
     default = (best_precision(device.type), bool(cfg.model.channels_last))
     rows, verdicts = [], []
     for mode, by_combo in results.items():

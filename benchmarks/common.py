@@ -18,25 +18,11 @@ from typing import Any, TypeVar
 
 import lightning as L
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig
 
-import fgclass.config  # noqa: F401  (registers the fgclass.* resolvers)
+from fgclass.text import markdown_table
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 K = TypeVar("K")
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def compose_train(overrides: Sequence[str], output_dir: str | Path) -> DictConfig:
-    """``conf/train.yaml`` composed as ``fgclass.train`` would, writing under ``output_dir``."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(
-            "train",
-            overrides=[f"paths.root_dir={output_dir}", f"paths.output_dir={output_dir}/run", *overrides],
-        )
 
 
 def step_args(description: str, batch_size: int = 16, reps: int = 3) -> argparse.ArgumentParser:
@@ -268,8 +254,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
             return str(value)
         return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
-    lines = [headers, ["---"] * len(headers), *([cell(v) for v in row] for row in rows)]
-    return "\n".join("| " + " | ".join(str(c) for c in line) + " |" for line in lines)
+    return "\n".join(markdown_table(headers, ([cell(v) for v in row] for row in rows)))
 
 
 def verdict(name: str, value: float, goal: float, higher_is_better: bool = True) -> str:

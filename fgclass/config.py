@@ -1,4 +1,5 @@
-"""OmegaConf resolvers used by ``conf/``; imported by every entry point before Hydra composes."""
+"""OmegaConf resolvers used by ``conf/`` (imported by every entry point before Hydra composes), and
+composing ``conf/`` outside a Hydra app (tests, benchmarks, notebooks)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,39 @@ import hashlib
 import os
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def compose_config(
+    config_name: str,
+    overrides: Sequence[str] = (),
+    output_dir: str | Path | None = None,
+    keep_hydra: bool = False,
+) -> DictConfig:
+    """``conf/<config_name>.yaml`` composed as its entry point would, with Hydra's runtime config set
+    (resolvers that read it work). ``output_dir``: write under it (the run in ``output_dir/run``);
+    ``keep_hydra``: leave the ``hydra`` node in (sweeper, help template)."""
+    paths = (
+        [f"paths.root_dir={output_dir}", f"paths.output_dir={Path(output_dir) / 'run'}"] if output_dir else []
+    )
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name, overrides=[*paths, *overrides], return_hydra_config=True)
+    HydraConfig().set_config(cfg)
+    if not keep_hydra:
+        with open_dict(cfg):
+            del cfg["hydra"]
+    return cfg
 
 
 def best_precision(accelerator: str = "auto") -> str:

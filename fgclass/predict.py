@@ -25,12 +25,12 @@ import fgclass.config  # noqa: F401  (registers the fgclass.* config resolvers)
 from fgclass.app import run_task
 from fgclass.callbacks import progress_bar
 from fgclass.data.datamodule import default_num_workers
-from fgclass.data.sources import listing
 from fgclass.data.transforms import eval_transform
 from fgclass.errors import ConfigError, DataError
 from fgclass.evaluation.result_files import write_predictions
 from fgclass.inference.inputs import PredictDataset, find_inputs
 from fgclass.models.checkpoint import input_size, load_classifier
+from fgclass.text import listing
 
 log = logging.getLogger(__name__)
 PREDICTIONS_FILE = "predictions.csv"

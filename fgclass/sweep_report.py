@@ -28,6 +28,7 @@ from omegaconf import DictConfig
 from fgclass.app import ERROR_FILE
 from fgclass.evaluation import plots
 from fgclass.evaluation.result_files import METRICS_FILE, NOISE_FILE
+from fgclass.text import markdown_table
 
 log = logging.getLogger(__name__)
 METRICS = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "loss", "fit_minutes", "eval_minutes")
@@ -124,13 +125,11 @@ def _markdown(swept: list[str], rows: list[dict[str, Any]], failed: list[Run]) -
     measures = [
         c.removesuffix("_mean") for c in dict.fromkeys(k for r in rows for k in r) if c.endswith("_mean")
     ]
-    header = [*swept, "runs", *measures]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        cells = [str(row.get(k, "")) for k in swept] + [str(row["runs"])]
-        for m in measures:
-            cells.append(_cell(row, m, row["runs"]))
-        lines.append("| " + " | ".join(cells) + " |")
+    cells = [
+        [*(row.get(k, "") for k in swept), row["runs"], *(_cell(row, m, row["runs"]) for m in measures)]
+        for row in rows
+    ]
+    lines = markdown_table([*swept, "runs", *measures], cells)
     if failed:
         lines += ["", f"**{len(failed)} failed run(s):**", ""]
         lines += [f"- `{r.folder.name}`: {r.error}" for r in failed]

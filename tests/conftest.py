@@ -7,16 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
-import fgclass.config  # noqa: F401  (registers resolvers)
+from fgclass.config import compose_config
 from fgclass.data.synthetic import write_butterfly_dataset, write_fish_dataset
 
 os.environ["FGCLASS_OFFLINE"] = "1"  # tests never download weights; a missing file is an error
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 FAST = [  # tiny, quick and offline: every composed test run starts from these
     "model.weights=null",
     "data.image_size=32",
@@ -39,25 +35,6 @@ def fish_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def butterfly_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Butterfly layout: Training_set.csv + train/, 6 classes x 12 images, 32 px."""
     return write_butterfly_dataset(tmp_path_factory.mktemp("butterfly"), images_per_class=12, image_size=32)
-
-
-def compose_config(config_name: str, overrides: list[str], tmp_path: Path) -> DictConfig:
-    """Compose ``conf/<config_name>.yaml`` as the entry point would, with outputs under ``tmp_path``."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(
-            config_name,
-            overrides=[
-                f"paths.root_dir={tmp_path}",
-                f"paths.output_dir={tmp_path / 'run'}",
-                *overrides,
-            ],
-            return_hydra_config=True,
-        )
-    HydraConfig().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    return cfg
 
 
 @pytest.fixture

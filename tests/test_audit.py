@@ -15,11 +15,11 @@ import pytest
 from hydra.utils import instantiate
 
 from fgclass.audit import audit
+from fgclass.config import compose_config
 from fgclass.data.dataset_audit import AUDIT_CSV, AUDIT_MD
 from fgclass.data.splits import SPLITS
 from fgclass.errors import DataError
 
-from .conftest import compose_config
 from .photo_copies import photo_of, write_photo_copies
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,13 +15,12 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
+from fgclass.config import compose_config
 from fgclass.errors import CheckpointError, DataError
 from fgclass.eval import evaluate_checkpoint
 from fgclass.evaluation.metrics import compute_results, gather_outputs
 from fgclass.evaluation.noise import NoisyDataset
 from fgclass.models.classifier import _eval_metrics
-
-from .conftest import compose_config
 
 # 4 classes; class 3 is never predicted; batch 1 holds no sample of classes 2 and 3
 TARGETS = torch.tensor([0, 0, 0, 1, 1, 2, 2, 3])

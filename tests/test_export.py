@@ -16,12 +16,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
+from fgclass.config import CONF_DIR, compose_config
 from fgclass.export import export_checkpoint
 from fgclass.inference.exporters import ExportError, export
 from fgclass.models import Classifier
 from fgclass.predict import predict
 
-from .conftest import CONF_DIR, compose_config
 from .test_predict import predict_config, read_csv
 
 REPO = CONF_DIR.parent

@@ -3,7 +3,10 @@ and clear errors where caching would change what the model learns."""
 
 from __future__ import annotations
 
+import csv
+import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -104,7 +107,12 @@ def test_two_stage_trains_on_features_until_the_backbone_unfreezes(train_config,
 def test_train_with_cache_features_tests_the_best_checkpoint(train_config, fish_root):
     cfg = train_config(f"data.root={fish_root}", *HEAD_ONLY, "trainer.max_epochs=2")
     metrics = train(cfg)
-    assert 0 <= metrics["test/accuracy"] <= 1 and "val/loss" in metrics
+    run = Path(cfg.paths.output_dir)
+    with (run / "splits.csv").open() as handle:
+        test_images = sum(row["split"] == "test" for row in csv.DictReader(handle))
+    written = json.loads((run / "metrics.json").read_text())
+    assert metrics["test/num_samples"] == written["num_samples"] == test_images  # every test image
+    assert written["accuracy"] == pytest.approx(metrics["test/accuracy"], abs=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from .conftest import CONF_DIR
+from fgclass.config import CONF_DIR
 
 NOTEBOOK = CONF_DIR.parent / "notebooks" / "results.ipynb"
 

@@ -13,14 +13,6 @@ from fgclass.config import best_precision
 SPLIT = ["data.split.val=0.25", "data.split.test=0.25"]
 
 
-def cpu_has_native_bf16() -> bool:
-    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-
-
-def test_cpu_gets_bf16_only_with_native_support():
-    assert best_precision("cpu") == ("bf16-mixed" if cpu_has_native_bf16() else "32-true")
-
-
 @pytest.mark.parametrize("accelerator", ["tpu", "mps", "hpu", "something-new"])
 def test_accelerators_without_a_known_fast_path_fall_back_to_fp32(accelerator):
     assert best_precision(accelerator) == "32-true"
@@ -30,12 +22,6 @@ def test_accelerators_without_a_known_fast_path_fall_back_to_fp32(accelerator):
 def test_without_cuda_auto_is_the_cpu_choice_and_gpu_falls_back():
     assert best_precision("auto") == best_precision("cpu")
     assert best_precision("gpu") == best_precision("cuda") == "32-true"
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_gets_bf16_or_fp16_mixed():
-    expected = "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    assert best_precision("gpu") == best_precision("auto") == expected
 
 
 @pytest.mark.parametrize("trainer", ["default", "cpu"])

@@ -12,13 +12,12 @@ import pytest
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from fgclass.config import CONF_DIR, compose_config
 from fgclass.data.transforms import eval_transform
 from fgclass.errors import CheckpointError, ConfigError, DataError
 from fgclass.inference.inputs import PredictDataset, find_inputs
 from fgclass.models.checkpoint import load_classifier
 from fgclass.predict import predict
-
-from .conftest import CONF_DIR, compose_config
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

@@ -23,7 +23,9 @@ from fgclass.train import train
 @pytest.fixture(scope="module")
 def ema_run(tmp_path_factory: pytest.TempPathFactory, fish_root: Path) -> Path:
     """A short run with EMA weights (fast decay, so they differ visibly), MixUp/CutMix and flip TTA."""
-    from .conftest import FAST, compose_config
+    from fgclass.config import compose_config
+
+    from .conftest import FAST
 
     tmp = tmp_path_factory.mktemp("ema")
     cfg = compose_config(

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from fgclass.config import run_dir
+from fgclass.config import compose_config, run_dir
 from fgclass.train import train
-from tests.conftest import FAST, compose_config
+from tests.conftest import FAST
 
 DETERMINISTIC = [
     "model=resnet18",

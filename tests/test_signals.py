@@ -16,8 +16,9 @@ from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader, TensorDataset
 
 from fgclass.app import Stopped, run_task
+from fgclass.config import CONF_DIR, compose_config
 from fgclass.models import Classifier
-from tests.conftest import CONF_DIR, FAST, compose_config
+from tests.conftest import FAST
 
 
 def test_sigterm_stops_training_and_prints_the_resume_command(fish_root: Path, tmp_path: Path) -> None:

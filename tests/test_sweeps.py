@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import csv
+import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
 
+from fgclass.config import CONF_DIR, compose_config
 from fgclass.sweep_report import Run, _markdown, summarize
 from fgclass.sweep_report import main as report_main
 
-from .conftest import CONF_DIR, FAST
+from .conftest import FAST
 
 REPO = CONF_DIR.parent
 
@@ -88,6 +92,9 @@ def test_data_fraction_sweep(tmp_path: Path, fish_root: Path) -> None:
     assert [r["data.train_fraction"] for r in report] == ["1.0", "0.5", "0.25"]
     assert {"runs", "accuracy_mean", "accuracy_std", "f1_macro_mean", "noise_0.3_acc_mean"} <= set(report[0])
     assert all(r["runs"] == "1" for r in report)
+    for row, job in zip(report, jobs):  # one run per row: its own test accuracy
+        accuracy = json.loads((job / "metrics.json").read_text())["accuracy"]
+        assert float(row["accuracy_mean"]) == pytest.approx(accuracy, abs=1e-6)
     assert (folder / "report_data.train_fraction.png").is_file()
     assert "| data.train_fraction | runs | accuracy |" in (folder / "report.md").read_text()
 
@@ -106,7 +113,17 @@ def test_concurrent_sweeps_with_a_failure_keep_apart(tmp_path: Path, fish_root: 
     folder_a = sweep_folder(tmp_path / "a")
     report = read_csv(folder_a / "report.csv")
     assert [r["finetune"] for r in report] == ["head_only", "two_stage"]
-    assert all(float(r["accuracy_mean"]) >= 0 for r in report)
+    accuracies = {  # the runs' own test accuracies, by strategy
+        r["finetune"]: [
+            json.loads((job / "metrics.json").read_text())["accuracy"]
+            for job in folder_a.glob(f"*finetune-{r['finetune']}*")
+        ]
+        for r in report
+    }
+    for row in report:
+        assert float(row["accuracy_mean"]) == pytest.approx(
+            statistics.fmean(accuracies[row["finetune"]]), abs=1e-6
+        )
 
     assert code_b == 1, out_b  # a failed run makes the sweep exit non-zero, after reporting
     folder_b = sweep_folder(tmp_path / "b")
@@ -114,7 +131,7 @@ def test_concurrent_sweeps_with_a_failure_keep_apart(tmp_path: Path, fish_root: 
     report = read_csv(folder_b / "report.csv")
     good = [r for r in report if not r["failed"]]
     bad = [r for r in report if r["failed"]]
-    assert [r["data.train_fraction"] for r in good] == ["1.0"] and float(good[0]["accuracy_mean"]) >= 0
+    assert [r["data.train_fraction"] for r in good] == ["1.0"] and good[0]["runs"] == "1"
     errors = {r["failed"]: r["error"] for r in bad}
     assert len(bad) == 3 and "must be in (0, 1]" in errors["2_data.train_fraction-7+model.optimizer.lr-0.001"]
     # a failure from outside fgclass shows its type and message, not "Traceback (most recent call last):"
@@ -129,34 +146,17 @@ def test_concurrent_sweeps_with_a_failure_keep_apart(tmp_path: Path, fish_root: 
     assert report_main([str(tmp_path / "b" / "outputs")]) == 1  # no runs directly inside: clear message
 
 
-def test_sweep_configs_compose(tmp_path: Path) -> None:
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    expected = {
-        "finetune_strategies": {"finetune": "head_only,two_stage,gradual,full"},
-        "data_fraction": {"data.train_fraction": "1.0,0.5,0.25"},
-        "noise_augment": {"augment": "none,butterfly_paper"},
-        "augmentations": {"augment": "none,basic,butterfly_paper,strong"},
-        "backbones": {"model": "resnet18,resnet50"},
-    }
-    for sweep, params in expected.items():
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = compose("train", overrides=[f"sweep={sweep}"], return_hydra_config=True)
-        assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
-        for key, value in params.items():
-            assert cfg.hydra.sweeper.params[key] == value
-        assert cfg.hydra.sweeper.params.seed == "0,1,2"
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=["hparams_search=optuna"], return_hydra_config=True)
+def test_every_sweep_is_a_multirun_over_seeds(tmp_path: Path) -> None:
+    # the report's mean ± std needs repetitions: each sweep varies something and the training seed
+    for sweep in sorted(p.stem for p in (CONF_DIR / "sweep").glob("*.yaml")):
+        cfg = compose_config("train", [f"sweep={sweep}"], keep_hydra=True)
+        params = cfg.hydra.sweeper.params
+        assert str(cfg.hydra.mode) == "RunMode.MULTIRUN", sweep
+        assert len(str(params.seed).split(",")) >= 2 and len(params) >= 2, sweep
+    cfg = compose_config("train", ["hparams_search=optuna"], keep_hydra=True)
     assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper")
-    assert set(cfg.hydra.sweeper.params) == {
-        "model.optimizer.lr",
-        "model.optimizer.weight_decay",
-        "model.head.dropout",
-    }
+    for key in cfg.hydra.sweeper.params:  # every searched key is a setting of the composed config
+        assert OmegaConf.select(cfg, key) is not None, key
     assert cfg.hydra.sweeper.direction == "maximize" and cfg.optimized_metric == "val/acc_best"
 
 

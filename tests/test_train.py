@@ -13,14 +13,13 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import IMAGES, EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from fgclass.app import run_task
+from fgclass.config import CONF_DIR, compose_config
 from fgclass.data.dataset import ImageDataset
 from fgclass.data.transforms import eval_transform
 from fgclass.errors import CheckpointError, ConfigError
@@ -28,8 +27,6 @@ from fgclass.evaluation.tensorboard import read_scalars
 from fgclass.models import Classifier
 from fgclass.models.backbones import available_backbones
 from fgclass.train import check_run_settings, optimized_value, train
-
-from .conftest import CONF_DIR, compose_config
 
 REPO = CONF_DIR.parent
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
@@ -228,10 +225,8 @@ def test_a_missing_mandatory_value_is_one_message_naming_it(tmp_path: Path) -> N
 
 
 def test_help_offers_no_private_config_files(tmp_path: Path) -> None:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", return_hydra_config=True)
-    text = cfg.hydra.help.template  # what --help prints, with the group listing resolved
+    # what --help prints, with the group listing resolved
+    text = compose_config("train", keep_hydra=True).hydra.help.template
     models = next(line for line in text.splitlines() if line.startswith("model: "))
     assert "resnet50" in models and "efficientnet_lite0" in models and "_classifier" not in models
     assert "data: butterfly, fish, image_folder, synthetic" in text and "callbacks/ema: ema, none" in text

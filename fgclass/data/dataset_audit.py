@@ -18,9 +18,9 @@ import numpy as np
 
 from fgclass.data.duplicates import DEFAULT_THRESHOLD, group_ids, near_duplicate_pairs
 from fgclass.data.scan import ScanResult
-from fgclass.data.sources import counted, listing
 from fgclass.data.splits import SPLITS, SplitConfig, SplitTable, assign_splits, subsample_train
 from fgclass.errors import DataError, FgclassError
+from fgclass.text import counted, listing, markdown_table
 
 UNLISTED = "unlisted"  # in the dataset but not in the audited splits.csv
 AUDIT_MD, AUDIT_CSV = "audit.md", "audit.csv"
@@ -40,7 +40,6 @@ COLUMNS = (
     "test_leaked",
     "leaked_pct",
 )
-_LISTED = 20
 
 Link = tuple[int, int, int]  # (i, j, Hamming distance), i < j
 
@@ -237,15 +236,8 @@ def audit_dataset(
 # --- output ----------------------------------------------------------------------------------
 
 
-def _table(rows: list[dict[str, object]]) -> list[str]:
-    header = list(rows[0])
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(str(v) for v in row.values()) + " |" for row in rows]
-
-
-def _bullets(items: list[str]) -> list[str]:
-    shown = [f"- {item}" for item in items[:_LISTED]]
-    return shown + ([f"- ... and {len(items) - _LISTED} more"] if len(items) > _LISTED else [])
+def _lines(items: list[str]) -> list[str]:
+    return listing(items, indent="").splitlines()
 
 
 def problems(audit: DatasetAudit) -> list[str]:
@@ -297,7 +289,7 @@ def to_markdown(audit: DatasetAudit) -> str:
         "",
         "## Findings",
         "",
-        *(_bullets(problems(audit)) or ["- nothing to report"]),
+        *(_lines(problems(audit)) or ["- nothing to report"]),
         "",
         "## Per class",
         "",
@@ -306,7 +298,7 @@ def to_markdown(audit: DatasetAudit) -> str:
         "groups of 2+ images and the images in them; *_leaked: val/test images with a near-duplicate "
         "in train; leaked_pct: their share of val+test.",
         "",
-        *_table(rows),
+        *markdown_table(list(rows[0]), [r.values() for r in rows]),
         "",
         f"Class sizes: {min(r['images'] for r in rows[:-1])} to {max(r['images'] for r in rows[:-1])} "
         f"(ratio {audit.imbalance():.2f}; flagged above {opts.imbalance_ratio}).",
@@ -323,12 +315,12 @@ def to_markdown(audit: DatasetAudit) -> str:
     mixed = [g for g in audit.groups if len({audit.labels[i] for i in g}) > 1]
     if mixed:
         lines += ["", "Groups that mix classes:", ""]
-        lines += _bullets([", ".join(f"{audit.paths[i]} ({audit.labels[i]})" for i in g) for g in mixed])
+        lines += _lines([", ".join(f"{audit.paths[i]} ({audit.labels[i]})" for i in g) for g in mixed])
     lines += ["", "## Exact duplicates", ""]
     lines.append(f"Byte-identical sets: {len(audit.byte_sets)}.")
-    lines += _bullets([", ".join(audit.paths[i] for i in s) for s in audit.byte_sets])
+    lines += _lines([", ".join(audit.paths[i] for i in s) for s in audit.byte_sets])
     lines.append(f"\nPairs identical up to a flip/90° rotation: {len(audit.twin_links)}.")
-    lines += _bullets([f"{audit.paths[i]} = {audit.paths[j]}" for i, j, _ in audit.twin_links])
+    lines += _lines([f"{audit.paths[i]} = {audit.paths[j]}" for i, j, _ in audit.twin_links])
     if audit.splits is not None:
         lines += ["", "## Leaked val/test images", ""]
         examples = [
@@ -337,14 +329,14 @@ def to_markdown(audit: DatasetAudit) -> str:
             for i, j in ((a, b), (b, a))
             if audit.leaked[i] and audit.splits[j] == "train"
         ]
-        lines += _bullets(examples) or ["None."]
+        lines += _lines(examples) or ["None."]
     if audit.corrupt.any():
         lines += ["", "## Corrupt files", ""]
-        lines += _bullets([f"{p}: {why}" for p, why in audit.scan.errors.items()])
+        lines += _lines([f"{p}: {why}" for p, why in audit.scan.errors.items()])
     if audit.tiny.any():
         lines += ["", "## Tiny images", ""]
         records = audit.scan.records
-        lines += _bullets(
+        lines += _lines(
             [f"{audit.paths[i]}: {records[i].width}x{records[i].height}" for i in np.flatnonzero(audit.tiny)]
         )
     return "\n".join(lines) + "\n"

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from fgclass.errors import DataError
+from fgclass.text import listing
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 FISH_MASK_SUFFIX = " GT"
 FISH_EXTRA_FOLDER = "NA_Fish_Dataset"
 # folders of a dataset that is already divided into splits (or of the butterfly download), never classes
 SPLIT_FOLDER_NAMES = frozenset({"train", "training", "val", "valid", "validation", "test", "testing"})
-_MAX_LISTED = 20
 
 
 @dataclass(frozen=True)
@@ -33,18 +33,6 @@ class LabelledImages:
     def class_names(self) -> list[str]:
         """Sorted class names, so class indices are stable across runs and machines."""
         return sorted(set(self.labels))
-
-
-def listing(items: list[str], limit: int = _MAX_LISTED) -> str:
-    """Format a list of offending items for an error message, truncated after ``limit``."""
-    shown = "\n".join(f"  - {item}" for item in items[:limit])
-    more = f"\n  ... and {len(items) - limit} more" if len(items) > limit else ""
-    return shown + more
-
-
-def counted(n: int, noun: str) -> str:
-    """``1 image``, ``2 images``: a count with its noun in the right number."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _require_dir(root: str | Path, what: str) -> Path:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fgclass.data.sources import counted, listing
 from fgclass.errors import ConfigError, DataError
 from fgclass.files import atomic_write
+from fgclass.text import counted, listing
 
 SPLITS = ("train", "val", "test")
 UNUSED = "unused"

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from fgclass.evaluation.metrics import PerClass
+from fgclass.text import markdown_table
 
 METRICS_FILE = "metrics.json"
 NOISE_FILE = "noise_robustness.csv"
@@ -62,11 +63,11 @@ def write_classification_report(directory: Path, rows: list[dict]) -> None:
     def cell(value: float | None) -> str:
         return "" if value is None else f"{value:.4f}"
 
-    lines = ["| class | precision | recall | f1-score | support |", "|---|---:|---:|---:|---:|"]
-    lines += [
-        f"| {r['class']} | {cell(r['precision'])} | {cell(r['recall'])} | {cell(r['f1'])} | {r['support']} |"
-        for r in rows
-    ]
+    lines = markdown_table(
+        ["class", "precision", "recall", "f1-score", "support"],
+        ([r["class"], cell(r["precision"]), cell(r["recall"]), cell(r["f1"]), r["support"]] for r in rows),
+        align=["left", "right", "right", "right", "right"],
+    )
     (directory / "classification_report.md").write_text("\n".join(lines) + "\n")
 
 
