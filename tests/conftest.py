@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from fgclass.config import compose_config
+from fgclass.config import CONF_DIR, compose_config
 from fgclass.data.synthetic import write_butterfly_dataset, write_fish_dataset
 
 os.environ["FGCLASS_OFFLINE"] = "1"  # tests never download weights; a missing file is an error
@@ -35,6 +37,30 @@ def fish_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def butterfly_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Butterfly layout: Training_set.csv + train/, 6 classes x 12 images, 32 px."""
     return write_butterfly_dataset(tmp_path_factory.mktemp("butterfly"), images_per_class=12, image_size=32)
+
+
+@pytest.fixture
+def run_main(capfd: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[int, str]]:
+    """``run_main(main, *args)``: a command's Hydra ``main`` run in this process as ``python -m`` would
+    run it with ``args``; its exit status and everything it printed."""
+
+    def run(main: Callable[[], object], *args: str) -> tuple[int, str]:
+        # imported, a main's module is not __main__: Hydra is pointed at conf/ by path
+        monkeypatch.setattr(sys, "argv", [main.__module__, f"--config-path={CONF_DIR}", *args])
+        GlobalHydra.instance().clear()
+        capfd.readouterr()
+        code: int | str | None = 0
+        try:
+            main()
+        except SystemExit as stop:
+            code = stop.code
+        output = capfd.readouterr()
+        text = output.out + output.err
+        if isinstance(code, str):  # as the interpreter does: the message to stderr, exit status 1
+            return 1, f"{text}{code}\n"
+        return code or 0, text
+
+    return run
 
 
 @pytest.fixture

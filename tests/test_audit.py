@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import shutil
-import subprocess
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import pytest
 from hydra.utils import instantiate
 
 from fgclass.audit import audit
+from fgclass.audit import main as audit_main
 from fgclass.config import compose_config
 from fgclass.data.dataset_audit import AUDIT_CSV, AUDIT_MD
 from fgclass.data.splits import SPLITS
@@ -32,7 +31,7 @@ def _rows(output_dir: Path) -> dict[str, dict[str, str]]:
         return {row["class"]: row for row in csv.DictReader(handle)}
 
 
-def test_audit_app_reports_the_leak_of_a_given_splits_file(tmp_path: Path) -> None:
+def test_audit_app_reports_the_leak_of_a_given_splits_file(tmp_path: Path, run_main) -> None:
     root = write_photo_copies(tmp_path / "data", CLASSES, photos_per_class=4, variants=COPIES)
     # per class: p000 all in train; p001 one copy in val (leaks); p002 two copies in test (leak);
     # p003 spread over val and test only (no copy in train, no leak)
@@ -52,24 +51,16 @@ def test_audit_app_reports_the_leak_of_a_given_splits_file(tmp_path: Path) -> No
                     ext = "jpg" if variant == "jpeg" else "png"
                     writer.writerow([f"{name}/{photo}_{variant}.{ext}", name, split])
 
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fgclass.audit",
-            "data=image_folder",
-            f"data.root={root}",
-            f"audit.splits_file={splits_csv}",
-            "audit.min_size=32",
-            f"paths.root_dir={tmp_path}",
-            f"hydra.run.dir={tmp_path / 'run'}",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    code, output = run_main(
+        audit_main,
+        "data=image_folder",
+        f"data.root={root}",
+        f"audit.splits_file={splits_csv}",
+        "audit.min_size=32",
+        f"paths.root_dir={tmp_path}",
+        f"hydra.run.dir={tmp_path / 'run'}",
     )
-    assert run.returncode == 0, run.stderr
+    assert code == 0, output
 
     rows = _rows(tmp_path / "run")
     assert list(rows) == [*CLASSES, "all"]
@@ -94,7 +85,7 @@ def test_audit_app_reports_the_leak_of_a_given_splits_file(tmp_path: Path) -> No
     assert "9 val/test images (50.0 %) have a near-duplicate in train" in report
     assert "12 groups hold 36 images; sizes: 12 of 3." in report
     assert "Split: from the given splits file." in report
-    assert report.strip() in run.stdout  # printed as well as written
+    assert report.strip() in output  # printed as well as written
 
 
 def _photo_dataset(tmp_path: Path) -> Path:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from fgclass.data.transforms import eval_transform
 from fgclass.errors import CheckpointError, ConfigError, DataError
 from fgclass.inference.inputs import PredictDataset, find_inputs
 from fgclass.models.checkpoint import load_classifier
+from fgclass.predict import main as predict_main
 from fgclass.predict import predict
 
 
@@ -113,27 +112,12 @@ def test_tta_averages_the_probabilities_of_each_image_and_its_mirror(
     assert not torch.allclose(averaged.exp(), plain.softmax(1), atol=1e-4)
 
 
-def test_cli_exits_2_when_files_were_skipped(best_ckpt: Path, tmp_path: Path, test_images) -> None:
+def test_cli_exits_2_when_files_were_skipped(best_ckpt: Path, tmp_path: Path, test_images, run_main) -> None:
     folder, _ = test_images
     (folder / "empty.png").write_bytes(b"")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fgclass.predict",
-            f"ckpt_path={best_ckpt}",
-            f"inputs={folder}",
-            f"paths.root_dir={tmp_path}",
-            "trainer.accelerator=cpu",
-            "num_workers=0",
-        ],
-        cwd=CONF_DIR.parent,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 2, output
+    args = [f"ckpt_path={best_ckpt}", f"inputs={folder}", f"paths.root_dir={tmp_path}", "num_workers=0"]
+    code, output = run_main(predict_main, *args, "trainer.accelerator=cpu")
+    assert code == 2, output
     assert "Skipped 1 file" in output and "empty.png: empty file (0 bytes)" in output
     assert "Traceback" not in output
 

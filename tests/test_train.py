@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from fgclass.evaluation.tensorboard import read_scalars
 from fgclass.models import Classifier
 from fgclass.models.backbones import available_backbones
 from fgclass.train import check_run_settings, optimized_value, train
+from fgclass.train import main as train_main
 
 REPO = CONF_DIR.parent
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
@@ -172,23 +171,8 @@ def test_checkpoint_loads_outside_hydra(trained_run: Path) -> None:
     assert [model.class_names[i] for i in predicted] == [r["predicted_label"] for r in rows]
 
 
-def run_cli(tmp_path: Path, *overrides: str) -> tuple[int, str]:
-    """``python -m fgclass.train`` with outputs under ``tmp_path``: exit status and all output."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fgclass.train",
-            f"paths.root_dir={tmp_path}",
-            "model.weights=null",
-            *overrides,
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    return result.returncode, result.stdout + result.stderr
+def cli_args(tmp_path: Path) -> list[str]:
+    return [f"paths.root_dir={tmp_path}", "model.weights=null"]
 
 
 @pytest.mark.parametrize(
@@ -199,18 +183,18 @@ def run_cli(tmp_path: Path, *overrides: str) -> tuple[int, str]:
     ],
 )
 def test_cli_reports_bad_input_without_traceback(
-    tmp_path: Path, overrides: list[str], message: str, error: str
+    tmp_path: Path, run_main, overrides: list[str], message: str, error: str
 ) -> None:
-    code, output = run_cli(tmp_path, *(o.format(tmp=tmp_path) for o in overrides))
+    code, output = run_main(train_main, *cli_args(tmp_path), *(o.format(tmp=tmp_path) for o in overrides))
     assert code == 1
     assert message in output and "Traceback" not in output
     errors = list(tmp_path.glob("outputs/runs/*/*/error.txt"))
     assert len(errors) == 1 and errors[0].read_text().startswith(error)
 
 
-def test_an_unwritable_output_folder_is_one_message(tmp_path: Path) -> None:
+def test_an_unwritable_output_folder_is_one_message(tmp_path: Path, run_main) -> None:
     (tmp_path / "a_file").touch()
-    code, output = run_cli(tmp_path, f"paths.log_dir={tmp_path}/a_file/outputs")
+    code, output = run_main(train_main, *cli_args(tmp_path), f"paths.log_dir={tmp_path}/a_file/outputs")
     assert code == 1 and "Traceback" not in output
     assert f"Cannot write the output folder {tmp_path}/a_file/outputs/runs/" in output
     assert "set paths.log_dir=" in output
