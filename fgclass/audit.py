@@ -35,7 +35,14 @@ def audit(cfg: DictConfig) -> DatasetAudit:
     table = SplitTable.read(cfg.audit.splits_file) if cfg.audit.splits_file else None
     options = AuditOptions(cfg.audit.threshold, cfg.audit.min_size, cfg.audit.imbalance_ratio)
     result = audit_dataset(
-        images.root, images.labels, scan, options, datamodule.split, datamodule.train_fraction, table
+        images.root,
+        images.labels,
+        scan,
+        options,
+        datamodule.split,
+        datamodule.train_fraction,
+        table,
+        datamodule.cache_dir,
     )
     print(to_markdown(result))
     md, table_csv = write_audit(result, cfg.paths.output_dir)

@@ -14,11 +14,15 @@ import pytest
 from hydra.utils import instantiate
 from PIL import Image
 
+from fgclass.audit import audit
+from fgclass.config import compose_config
 from fgclass.data.duplicates import DEFAULT_THRESHOLD, group_near_duplicates, near_duplicate_pairs
+from fgclass.data.embeddings import image_embeddings, similar_pairs
 from fgclass.data.scan import dihedral_hashes, dihedral_variants, scan_images
 from fgclass.data.sources import find_folder_images
 from fgclass.data.splits import SPLITS, SplitConfig, assign_splits
 from fgclass.data.synthetic import draw_image
+from fgclass.errors import ConfigError
 
 from .photo_copies import VARIANTS, photo_of, write_photo_copies
 
@@ -192,10 +196,10 @@ def _fish_like(seed: int, size: int = 96) -> np.ndarray:
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def _turn(image: np.ndarray, degrees: float) -> np.ndarray:
+def _turn(image: np.ndarray, degrees: float, zoom: float = 1.0) -> np.ndarray:
     """Rotate by any angle within the same canvas, corners black (as the fish dataset's copies)."""
     centre = ((image.shape[1] - 1) / 2, (image.shape[0] - 1) / 2)
-    return cv2.warpAffine(image, cv2.getRotationMatrix2D(centre, degrees, 1.0), image.shape[1::-1])
+    return cv2.warpAffine(image, cv2.getRotationMatrix2D(centre, degrees, zoom), image.shape[1::-1])
 
 
 def test_copies_rotated_by_any_angle_are_grouped(tmp_path: Path) -> None:
@@ -217,3 +221,72 @@ def test_copies_rotated_by_any_angle_are_grouped(tmp_path: Path) -> None:
     assert _partition(groups.tolist()) == _partition([p.split("_")[0] for p in paths])
     # the flip/90°-rotation hashes alone do not see these copies
     assert not list(near_duplicate_pairs(scan.hashes[:, :8], DEFAULT_THRESHOLD))
+
+
+def _monarch_files(folder: Path) -> dict[str, str]:
+    """The real monarch photo, turned by arbitrary angles (black corners), mirrored and zoomed by 1.2
+    (which puts the hashes 110-120 bits apart), plus 2x zooms of its four quadrants: three copies,
+    and four pictures that are not copies of it."""
+    image = cv2.imread(str(Path(__file__).parent / "data" / "monarch.jpg"))
+    height, width = image.shape[:2]
+    pictures = {
+        "copy_orig": image,
+        "copy_rot37_zoom": _turn(image, 37, zoom=1.2),
+        "copy_mirror_rot113_zoom": _turn(np.ascontiguousarray(image[:, ::-1]), 113, zoom=1.2),
+    }
+    for k, (top, left) in enumerate(itertools.product((0, height // 2), (0, width // 2))):
+        pictures[f"quadrant{k}"] = cv2.resize(
+            image[top : top + height // 2, left : left + width // 2], (width, height)
+        )
+    folder.mkdir(parents=True)
+    for name, picture in pictures.items():
+        cv2.imwrite(str(folder / f"{name}.jpg"), picture)
+    return {f"{folder.name}/{name}.jpg": name for name in pictures}
+
+
+def test_embedding_judge_links_copies_turned_by_any_angle_and_nothing_else(tmp_path: Path) -> None:
+    names = _monarch_files(tmp_path / "MONARCH")
+    paths = sorted(names)
+    scan = scan_images(tmp_path, paths)
+    embeddings = image_embeddings(tmp_path, paths, [r.digest for r in scan.records], tmp_path / "cache")
+    assert np.allclose(np.linalg.norm(embeddings, axis=1), 1, atol=1e-5)
+    linked = {frozenset((names[paths[i]], names[paths[j]])) for i, j, _ in similar_pairs(embeddings, 0.94)}
+    copies = [n for n in names.values() if n.startswith("copy")]
+    assert linked == {frozenset(pair) for pair in itertools.combinations(copies, 2)}
+    # cached by content: the second call reads the file
+    (cached,) = (tmp_path / "cache").glob("embeddings-*.npy")
+    assert np.array_equal(
+        image_embeddings(tmp_path, paths, [r.digest for r in scan.records], tmp_path / "cache"), embeddings
+    )
+    assert np.array_equal(np.load(cached), embeddings)
+
+
+def cfg_overrides(tmp_path: Path, threshold: str) -> list[str]:
+    return [
+        "data=image_folder",
+        f"data.root={tmp_path / 'data'}",
+        "data.split.val=0.25",
+        "data.split.test=0.25",
+        f"data.split.embedding_threshold={threshold}",
+        f"paths.output_dir={tmp_path / threshold}",
+    ]
+
+
+def test_data_module_groups_by_embeddings_when_asked(tmp_path: Path, train_config) -> None:
+    _monarch_files(tmp_path / "data" / "MONARCH")
+    (tmp_path / "data" / "FISH").mkdir()
+    for photo in range(6):
+        cv2.imwrite(str(tmp_path / "data" / "FISH" / f"p{photo}.png"), _fish_like(photo))
+    groups = {}
+    for threshold in ("null", "0.94"):
+        cfg = train_config(*cfg_overrides(tmp_path, threshold))
+        table = instantiate(cfg.data).make_splits()
+        groups[threshold] = _partition([g for p, g in zip(table.paths, table.groups) if "MONARCH" in p])
+        # the audit plans the same split, embedding links included
+        audited = audit(compose_config("audit", cfg_overrides(tmp_path, threshold), tmp_path))
+        assert dict(zip(audited.paths, audited.splits.tolist())) == dict(zip(table.paths, table.splits))
+    copies = frozenset(range(3))  # copy_* sort first
+    assert groups["null"] == {frozenset([i]) for i in range(7)}  # the hashes miss the zoomed copies
+    assert groups["0.94"] == {copies} | {frozenset([i]) for i in range(3, 7)}
+    with pytest.raises(ConfigError, match=r"embedding_threshold=1\.5"):
+        SplitConfig(embedding_threshold=1.5)

@@ -21,7 +21,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from fgclass.data.dataset import ImageDataset
-from fgclass.data.duplicates import group_near_duplicates_cached
+from fgclass.data.duplicates import group_near_duplicates_cached, join_groups
+from fgclass.data.embeddings import image_embeddings, similar_pairs
 from fgclass.data.sampling import SeededSampler
 from fgclass.data.scan import cache_file_for, scan_images
 from fgclass.data.sources import (
@@ -159,6 +160,10 @@ class ImageClassificationDataModule(L.LightningDataModule):
         groups = None
         if self.split.group_near_duplicates:
             groups = group_near_duplicates_cached(scan.hashes, self.split.threshold, self.cache_dir)
+            if self.split.embedding_threshold is not None:
+                digests = [r.digest for r in scan.records]
+                embeddings = image_embeddings(images.root, images.paths, digests, self.cache_dir)
+                groups = join_groups(groups, similar_pairs(embeddings, self.split.embedding_threshold))
         splits = assign_splits(images.labels, groups, self.split, where=str(images.root))
         splits = subsample_train(images.labels, splits, self.train_fraction, self.split.seed)
         group_col = groups.tolist() if groups is not None else list(range(len(images.paths)))

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from fgclass.data.duplicates import DEFAULT_THRESHOLD, group_ids, near_duplicate_pairs
+from fgclass.data.embeddings import image_embeddings, similar_pairs
 from fgclass.data.scan import ScanResult
 from fgclass.data.splits import SPLITS, SplitConfig, SplitTable, assign_splits, subsample_train
 from fgclass.errors import DataError, FgclassError
@@ -214,11 +215,22 @@ def audit_dataset(
     split_config: SplitConfig,
     train_fraction: float = 1.0,
     table: SplitTable | None = None,
+    cache_dir: str | Path | None = None,
 ) -> DatasetAudit:
     """Audit the images of ``scan`` with the split in ``table``, or else the one ``split_config``
-    would make. A split that cannot be made is reported, not raised."""
+    would make (embedding links included where it asks for them). A split that cannot be made is
+    reported, not raised."""
     links = near_duplicate_links(scan, max(options.threshold, split_config.threshold))
     audit_links = [link for link in links if link[2] <= options.threshold]
+    if table is None and split_config.group_near_duplicates and split_config.embedding_threshold is not None:
+        readable = [i for i, r in enumerate(scan.records) if r.error is None]
+        embeddings = image_embeddings(
+            root, [scan.paths[i] for i in readable], [scan.records[i].digest for i in readable], cache_dir
+        )
+        links = links + [
+            (readable[i], readable[j], 0)
+            for i, j, _ in similar_pairs(embeddings, split_config.embedding_threshold)
+        ]
     splits: np.ndarray | None
     if table is not None:
         splits = splits_from_table(table, scan.paths)

@@ -75,6 +75,13 @@ def group_ids(n: int, pairs: Iterator[tuple[int, int, int]] | list[tuple[int, in
     return np.array([find(i) for i in range(n)])
 
 
+def join_groups(groups: np.ndarray, pairs: list[tuple[int, int, int]]) -> np.ndarray:
+    """``groups`` merged wherever one of ``pairs`` links two of them."""
+    first: dict[int, int] = {}
+    members = [(first.setdefault(g, i), i, 0) for i, g in enumerate(groups.tolist())]
+    return group_ids(len(groups), [*members, *pairs])
+
+
 def group_near_duplicates(hashes: np.ndarray, threshold: int) -> np.ndarray:
     """Group id per image; images in one group are (chains of) near-duplicates."""
     return group_ids(len(hashes), near_duplicate_pairs(hashes, threshold))

@@ -33,12 +33,18 @@ class SplitConfig:
     seed: int = 42
     group_near_duplicates: bool = True
     threshold: int = 40
+    embedding_threshold: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("val", "test"):
             value = getattr(self, name)
             if not 0 < value < 1:
                 raise ConfigError(f"data.split.{name}={value}: must be between 0 and 1 (exclusive).")
+        if self.embedding_threshold is not None and not 0 < self.embedding_threshold < 1:
+            raise ConfigError(
+                f"data.split.embedding_threshold={self.embedding_threshold}: a cosine similarity "
+                "between 0 and 1 (e.g. 0.94), or null to group by the hashes alone."
+            )
         if self.val + self.test >= 1:
             raise ConfigError(
                 f"data.split.val + data.split.test = {self.val + self.test}: must leave a training "
