@@ -29,6 +29,7 @@ from fgclass.data.embeddings import image_embeddings, similar_pairs
 from fgclass.data.scan import scan_images
 from fgclass.data.sources import find_butterfly_images, find_fish_images
 from fgclass.data.splits import SplitConfig, assign_splits
+from fgclass.errors import DataError
 
 _SIDE = 64
 _Y, _X = np.mgrid[:_SIDE, :_SIDE] - (_SIDE - 1) / 2
@@ -151,25 +152,27 @@ def embedding_judge(args, images, scan, labels, distance, judge) -> None:
             f"{v:.3f}" for v in np.percentile(similarity[same_class & ~np.eye(n, dtype=bool)], [50, 90, 99])
         )
     )
-    hash_groups = group_ids(n, [(i, j, 0) for i, j in zip(*np.nonzero(np.triu(distance <= 40, 1)))])
-    print(
-        "seeds | hashes (40 bits) + embeddings at the threshold: val+test images with a judge copy in train"
-    )
+    near = distance <= 40
+    hash_groups = group_ids(n, [(i, j, 0) for i, j in zip(*np.nonzero(np.triu(near, 1)))])
+    print(f"grouped by the hashes (40 bits), then also by embeddings; leak by the judge, {args.seeds} seeds:")
+    judged = np.triu(judge, 1)
     for threshold in [None, *args.embeddings]:
-        close = similarity >= threshold if threshold is not None else np.zeros_like(judge)
-        groups = (
-            hash_groups
-            if threshold is None
-            else join_groups(hash_groups, similar_pairs(embeddings, threshold))
-        )
-        leaks = [leak(assign_splits(labels, groups, SplitConfig(seed=s)), judge) for s in range(args.seeds)]
-        pairs, judged = np.triu(close, 1), np.triu(judge, 1)
+        if threshold is None:
+            name, links, groups = "hashes only", np.triu(near, 1), hash_groups
+        else:
+            name, links = f"+ cosine >= {threshold}", np.triu(similarity >= threshold, 1)
+            groups = join_groups(hash_groups, similar_pairs(embeddings, threshold))
+        try:
+            leaks = [
+                leak(assign_splits(labels, groups, SplitConfig(seed=s)), judge) for s in range(args.seeds)
+            ]
+            result = f"leak {100 * np.mean(leaks):.1f} % ({100 * min(leaks):.0f}-{100 * max(leaks):.0f} %)"
+        except DataError:
+            result = "no split: groups too large for every class to reach val and test"
         print(
-            f"  {'hashes only' if threshold is None else f'cosine >= {threshold}'}: "
-            f"{int(pairs.sum())} pairs ({int((pairs & ~same_class).sum())} across classes, "
-            f"{int((pairs & judged).sum())} of the judge's {int(judged.sum())}), largest group "
-            f"{np.bincount(groups).max()}; leak {100 * np.mean(leaks):.1f} % "
-            f"({100 * min(leaks):.0f}-{100 * max(leaks):.0f} %)"
+            f"  {name}: {int(links.sum())} pairs ({int((links & ~same_class).sum())} across classes, "
+            f"{int((links & judged).sum())} of the judge's {int(judged.sum())}), largest group "
+            f"{np.bincount(groups).max()}; {result}"
         )
 
 
