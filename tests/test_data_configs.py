@@ -23,7 +23,7 @@ DATA = {
     "image_folder": ImageFolderDataModule,
     "synthetic": SyntheticFishDataModule,
 }
-AUGMENTS = ["none", "basic", "fish_paper", "butterfly_paper", "strong"]
+AUGMENTS = ["none", "basic", "fish_paper", "butterfly_paper", "strong", "randaugment"]
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from fgclass.data.synthetic import draw_image
 from fgclass.data.transforms import check_output_size, eval_transform, reseed, train_transform
 from fgclass.errors import ConfigError
 
-AUGMENTS = ["none", "basic", "fish_paper", "butterfly_paper", "strong"]
+AUGMENTS = ["none", "basic", "fish_paper", "butterfly_paper", "strong", "randaugment"]
 
 
 def photo(height: int, width: int, seed: int = 0) -> np.ndarray:
