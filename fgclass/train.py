@@ -25,6 +25,7 @@ from fgclass.errors import CheckpointError, ConfigError
 from fgclass.evaluation import evaluate
 from fgclass.evaluation.tensorboard import log_hparams, tensorboard_logger
 from fgclass.finetune.feature_cache import FeatureDataModule
+from fgclass.finetune.lr_range_test import find_lr
 from fgclass.models.pretrained import ensure_available
 
 log = logging.getLogger(__name__)
@@ -80,8 +81,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
         datamodule = FeatureDataModule(datamodule, model, callbacks)
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_dict(cfg.logger) or False)
 
+    found_lr = None
+    if cfg.lr_find.enabled:
+        options = {k: v for k, v in cfg.lr_find.items() if k != "enabled"}
+        found_lr = find_lr(trainer, model, datamodule, cfg.paths.output_dir, **options)
+
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    if found_lr is not None:
+        metrics["lr_find/lr"] = found_lr
 
     if cfg.test:  # also under fast_dev_run (debug=fast_dev_run): one batch through test and every report
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""

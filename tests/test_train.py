@@ -295,3 +295,25 @@ def test_an_unknown_optimized_metric_is_an_error_naming_the_known_ones(trained_r
     assert optimized_value(metrics, "val/acc_best") == 0.5
     with pytest.raises(ConfigError, match=r"optimized_metric=val/accuracy is not a metric .*test/accuracy"):
         optimized_value(metrics, "val/accuracy")
+
+
+def test_lr_find_trains_at_the_suggested_rate_and_saves_its_plot(
+    train_config: Callable[..., DictConfig], fish_root: Path, tmp_path: Path
+) -> None:
+    cfg = train_config(
+        f"data.root={fish_root}",
+        "model=resnet18",
+        "lr_find.enabled=true",
+        "lr_find.num_training=20",
+        "lr_find.early_stop_threshold=null",
+        "trainer.max_epochs=1",
+        "test=false",
+    )
+    metrics = train(cfg)
+    found = metrics["lr_find/lr"]
+    assert found != cfg.model.optimizer.lr and 1e-6 <= found <= 1.0
+    assert (tmp_path / "run" / "lr_find.png").stat().st_size > 10_000
+    # the fit after the test ran at the suggestion, from the initial weights
+    assert read_scalars(tmp_path / "run" / "tensorboard")["lr-Adam/head"][0] == pytest.approx(found)
+    model = Classifier.load_from_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    assert model.lr == pytest.approx(found)

@@ -24,6 +24,8 @@ from fgclass.models.backbones import create_backbone
 from fgclass.models.heads import build_head
 from fgclass.models.mixing import BatchMixing
 
+_DEFAULT_OPTIMIZER = {"_target_": "torch.optim.Adam", "lr": 1e-3}
+
 
 def normalize(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """``uint8`` 0-255 or float [0, 1] images, ``(N, 3, H, W)``, to ``(x - mean) / std`` in float."""
@@ -127,6 +129,15 @@ class Classifier(L.LightningModule):
             self.to(memory_format=torch.channels_last)
 
     @property
+    def lr(self) -> float:
+        """The base learning rate (``optimizer.lr``), which the learning-rate range test sets."""
+        return float((self.hparams.optimizer or {}).get("lr", 1e-3))
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self.hparams.optimizer = {**(self.hparams.optimizer or _DEFAULT_OPTIMIZER), "lr": float(value)}
+
+    @property
     def class_names(self) -> list[str]:
         names = self.hparams.class_names
         return list(names) if names else [str(i) for i in range(self.hparams.num_classes)]
@@ -221,7 +232,7 @@ class Classifier(L.LightningModule):
         return self
 
     def configure_optimizers(self) -> dict[str, Any] | tuple[list, list]:
-        optimizer_cfg = dict(self.hparams.optimizer or {"_target_": "torch.optim.Adam", "lr": 1e-3})
+        optimizer_cfg = dict(self.hparams.optimizer or _DEFAULT_OPTIMIZER)
         lr = optimizer_cfg["lr"]
         groups = [{"name": "head", "params": list(self.head.parameters())}]
         stages = self.stage_parameters()
