@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -49,11 +50,17 @@ def run_main(capfd: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> C
         monkeypatch.setattr(sys, "argv", [main.__module__, f"--config-path={CONF_DIR}", *args])
         GlobalHydra.instance().clear()
         capfd.readouterr()
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
         code: int | str | None = 0
         try:
             main()
         except SystemExit as stop:
             code = stop.code
+        finally:  # Hydra configured logging for the run: later tests must not log into its streams
+            for handler in set(root.handlers) - set(handlers):
+                handler.close()
+            root.handlers[:], root.level = handlers, level
         output = capfd.readouterr()
         text = output.out + output.err
         if isinstance(code, str):  # as the interpreter does: the message to stderr, exit status 1

@@ -13,7 +13,6 @@ from hydra.utils import instantiate
 from fgclass.config import CONF_DIR, compose_config
 from fgclass.errors import CheckpointError, ConfigError
 from fgclass.models import Classifier, available_backbones, create_backbone
-from fgclass.models.checkpoint import load_classifier
 from fgclass.models.losses import FocalLoss
 
 SMALL_VIT = {"image_size": 32}
@@ -135,7 +134,7 @@ def test_checkpoints_with_named_head_and_loss_still_load(
     )
     checkpoint["state_dict"] = model.state_dict()
     torch.save(checkpoint, tmp_path / "old.ckpt")
-    loaded = load_classifier(tmp_path / "old.ckpt")
+    loaded = Classifier.load_from_checkpoint(tmp_path / "old.ckpt")  # plain Lightning loading
     assert isinstance(loaded.criterion, expected)
     assert loaded.criterion.label_smoothing == old_loss["label_smoothing"]
     assert getattr(loaded.criterion, "gamma", 3.0) == 3.0

@@ -76,12 +76,14 @@ def test_debug_limit_is_a_miniature_run_with_every_output(
 def test_debug_overfit_drives_the_training_loss_down(
     train_config: Callable[..., DictConfig], fish_root: Path, tmp_path: Path
 ) -> None:
-    cfg = train_config(f"data.root={fish_root}", "model=resnet18", "debug=overfit", "logger=csv")
+    cfg = train_config(
+        f"data.root={fish_root}", "model=resnet18", "debug=overfit", "logger=csv", "trainer.max_epochs=10"
+    )
     assert cfg.trainer.overfit_batches == 2 and not cfg.test and cfg.data.augment is None
     train(cfg)
     with next((tmp_path / "run").rglob("metrics.csv")).open() as handle:
         losses = [float(r["train/loss_epoch"]) for r in csv.DictReader(handle) if r.get("train/loss_epoch")]
-    assert len(losses) == 20 and losses[-1] < 0.2 * losses[0]
+    assert len(losses) == 10 and losses[-1] < 0.3 * losses[0]
     assert not (tmp_path / "run" / "metrics.json").exists()  # no test phase
 
 

@@ -45,26 +45,7 @@ def load_classifier(ckpt_path: str | Path | None, key: str = "ckpt_path") -> Cla
             f"{key}: '{Path(ckpt_path).expanduser()}' is not an fgclass checkpoint (no Classifier "
             "hyper-parameters). Use a .ckpt from an fgclass run's checkpoints/ folder."
         )
-    return Classifier.load_from_checkpoint(
-        Path(ckpt_path).expanduser(), map_location="cpu", **_named_head_and_loss(hparams)
-    ).eval()
-
-
-def _named_head_and_loss(hparams: dict[str, Any]) -> dict[str, Any]:
-    """Head and loss of a checkpoint written before both became ``_target_`` configs
-    (``head: {hidden_dim, dropout}``, ``loss: {name, label_smoothing, gamma}``), in today's form."""
-    fixed: dict[str, Any] = {}
-    head, loss = hparams.get("head"), hparams.get("loss")
-    if head and "_target_" not in head:
-        fixed["head"] = {"_target_": "fgclass.models.heads.build_head", "_partial_": True, **head}
-    if loss and "_target_" not in loss:
-        loss = dict(loss)
-        if loss.pop("name", "cross_entropy") == "focal":
-            fixed["loss"] = {"_target_": "fgclass.models.losses.FocalLoss", **loss}
-        else:
-            loss.pop("gamma", None)
-            fixed["loss"] = {"_target_": "torch.nn.CrossEntropyLoss", **loss}
-    return fixed
+    return Classifier.load_from_checkpoint(Path(ckpt_path).expanduser(), map_location="cpu").eval()
 
 
 def input_size(

@@ -27,6 +27,23 @@ from fgclass.models.mixing import BatchMixing
 _DEFAULT_OPTIMIZER = {"_target_": "torch.optim.Adam", "lr": 1e-3}
 
 
+def _current_form(
+    head: Mapping[str, Any] | None, loss: Mapping[str, Any] | None
+) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
+    """Head and loss as ``_target_`` configs, also from checkpoints written before they were
+    (``head: {hidden_dim, dropout}``, ``loss: {name, label_smoothing, gamma}``)."""
+    if head and "_target_" not in head:
+        head = {"_target_": "fgclass.models.heads.build_head", "_partial_": True, **head}
+    if loss and "_target_" not in loss:
+        options = {k: v for k, v in loss.items() if k != "name"}
+        if loss.get("name", "cross_entropy") == "focal":
+            loss = {"_target_": "fgclass.models.losses.FocalLoss", **options}
+        else:
+            options.pop("gamma", None)
+            loss = {"_target_": "torch.nn.CrossEntropyLoss", **options}
+    return head, loss
+
+
 def normalize(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """``uint8`` 0-255 or float [0, 1] images, ``(N, 3, H, W)``, to ``(x - mean) / std`` in float."""
     x = images.float() / 255 if images.dtype == torch.uint8 else images.float()
@@ -105,6 +122,7 @@ class Classifier(L.LightningModule):
         self.backbone = net.model
         self.stages = net.stages
         self.cam_layer = net.cam_layer
+        head, loss = _current_form(head, loss)
         self.head = (instantiate(head) if head else build_head)(net.num_features, num_classes)
         self.criterion = instantiate(loss) if loss else nn.CrossEntropyLoss()
         self.mixing = BatchMixing(num_classes, **mixing) if mixing else None
