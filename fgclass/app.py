@@ -132,6 +132,10 @@ class Stopped(SystemExit):
 def _stop(signum: int, frame: object) -> None:
     if os.getpid() != _MAIN_PID:  # a forked scan worker (SLURM signals every process): the
         return  # main process stops it; dying here would turn the clean stop into a worker failure
+    # loader workers get the same signal and die of it: torch's SIGCHLD handler would report that as
+    # a failure, even from the loader's clean-up at interpreter exit
+    if hasattr(signal, "SIGCHLD"):
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     raise Stopped(128 + signum)
 
 
