@@ -26,8 +26,8 @@ import numpy as np
 
 from fgclass.data.duplicates import group_ids, join_groups, near_duplicate_pairs
 from fgclass.data.embeddings import image_embeddings, similar_pairs
-from fgclass.data.scan import scan_images
-from fgclass.data.sources import find_butterfly_images, find_fish_images
+from fgclass.data.scan import ScanResult, scan_images
+from fgclass.data.sources import LabelledImages, find_butterfly_images, find_fish_images
 from fgclass.data.splits import SplitConfig, assign_splits
 from fgclass.errors import DataError
 
@@ -139,7 +139,14 @@ def main() -> None:
         embedding_judge(args, images, scan, labels, distance, judge)
 
 
-def embedding_judge(args, images, scan, labels, distance, judge) -> None:
+def embedding_judge(
+    args: argparse.Namespace,
+    images: LabelledImages,
+    scan: ScanResult,
+    labels: np.ndarray,
+    distance: np.ndarray,
+    judge: np.ndarray,
+) -> None:
     """Pairs, false matches and the judge's leak after grouping by hashes (40 bits) + embeddings."""
     n, same_class = len(labels), labels[:, None] == labels[None, :]
     embeddings = image_embeddings(images.root, images.paths, [r.digest for r in scan.records], args.cache_dir)

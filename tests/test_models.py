@@ -124,15 +124,14 @@ def test_checkpoints_with_named_head_and_loss_still_load(
 ) -> None:
     # the hyper-parameters of checkpoints written before head and loss became _target_ configs
     model = Classifier(3, ["a", "b", "c"], backbone="resnet18", weights=None)
+    model.head = torch.nn.Sequential(  # the head the old {hidden_dim: 8} options built
+        torch.nn.Linear(512, 8), torch.nn.ReLU(), torch.nn.Dropout(0.1), torch.nn.Linear(8, 3)
+    )
     checkpoint = {
         "state_dict": model.state_dict(),
         "hyper_parameters": {**model.hparams, "head": {"hidden_dim": 8, "dropout": 0.1}, "loss": old_loss},
         "pytorch-lightning_version": "2.4.0",
     }
-    model.head = torch.nn.Sequential(
-        torch.nn.Linear(512, 8), torch.nn.ReLU(), torch.nn.Dropout(0.1), torch.nn.Linear(8, 3)
-    )
-    checkpoint["state_dict"] = model.state_dict()
     torch.save(checkpoint, tmp_path / "old.ckpt")
     loaded = Classifier.load_from_checkpoint(tmp_path / "old.ckpt")  # plain Lightning loading
     assert isinstance(loaded.criterion, expected)

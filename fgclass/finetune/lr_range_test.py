@@ -44,8 +44,8 @@ def find_lr(
         trainer.fit_loop.max_epochs = max_epochs
     if finder is None:
         return None
-    plots.save(finder.plot(suggest=True), Path(output_dir) / PLOT_FILE)
     suggestion = finder.suggestion()
+    plots.save(finder.plot(suggest=suggestion is not None), Path(output_dir) / PLOT_FILE)
     if suggestion is None:
         log.warning("The learning-rate range test found no clear slope; keeping lr %g", model.lr)
     else:
