@@ -16,11 +16,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
+# One test per core (pytest-xdist); each test process runs torch on one thread (tests/__init__.py).
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 test-slow: install
-	$(PY) -m pytest -m slow
+	$(PY) -m pytest -n auto -m slow
 
 train: install
 	$(PY) -m fgclass.train experiment=demo $(ARGS)

@@ -17,6 +17,7 @@ from fgclass.data.synthetic import write_butterfly_dataset, write_fish_dataset
 
 os.environ["FGCLASS_OFFLINE"] = "1"  # tests never download weights; a missing file is an error
 FAST = [  # tiny, quick and offline: every composed test run starts from these
+    "model=tiny",  # a later model=X in a test's overrides wins
     "model.weights=null",
     "data.image_size=32",
     "data.resize_size=36",

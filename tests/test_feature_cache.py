@@ -17,7 +17,7 @@ from fgclass.finetune.feature_cache import FeatureDataModule
 from fgclass.train import train
 
 SPLIT = ["data.split.val=0.25", "data.split.test=0.25"]  # 4 photos per class: 2 train, 1 val, 1 test
-HEAD_ONLY = [*SPLIT, "model=resnet18", "finetune=head_only", "cache_features=true", "logger=csv"]
+HEAD_ONLY = [*SPLIT, "finetune=head_only", "cache_features=true", "logger=csv"]
 
 
 def build(cfg):
@@ -124,7 +124,7 @@ def test_train_with_cache_features_tests_the_best_checkpoint(train_config, fish_
     ],
 )
 def test_cache_features_refuses_runs_it_would_change(train_config, fish_root, overrides, fix):
-    cfg = train_config(f"data.root={fish_root}", *SPLIT, "model=resnet18", *overrides)
+    cfg = train_config(f"data.root={fish_root}", *SPLIT, *overrides)
     cfg.cache_features = True
     with pytest.raises(ConfigError, match=fix):
         train(cfg)

@@ -326,7 +326,6 @@ def test_epoch_log_shows_the_rates_each_epoch_trained_at(
 ) -> None:
     cfg = train_config(
         f"data.root={fish_root}",
-        "model=resnet18",
         "finetune=two_stage",
         "finetune.stage1_epochs=1",
         "finetune.lr_all=1e-5",

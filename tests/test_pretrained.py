@@ -140,7 +140,10 @@ def test_missing_weights_fail_before_the_data_is_read(
 ) -> None:
     # the data root does not exist: a data error would come first if the weights were checked late
     cfg = train_config(
-        "experiment=butterfly_head_only", "model.weights=DEFAULT", f"data.root={empty_caches / 'nowhere'}"
+        "experiment=butterfly_head_only",
+        "model=resnet50",
+        "model.weights=DEFAULT",
+        f"data.root={empty_caches / 'nowhere'}",
     )
     with pytest.raises(ConfigError, match="resnet50"):
         train(cfg)

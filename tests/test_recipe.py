@@ -32,7 +32,6 @@ def ema_run(tmp_path_factory: pytest.TempPathFactory, fish_root: Path) -> Path:
         "train",
         [
             *FAST,
-            "model=resnet18",
             f"data.root={fish_root}",
             "trainer.max_epochs=2",
             "callbacks/ema=ema",

@@ -12,7 +12,6 @@ from fgclass.train import train
 from tests.conftest import FAST
 
 DETERMINISTIC = [
-    "model=resnet18",
     "augment=basic",  # random crops, flips, rotations: the augmentation stream must be replayed too
     "model.head.dropout=0.3",  # dropout draws from the global RNG
     "trainer.deterministic=true",

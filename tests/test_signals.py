@@ -24,7 +24,7 @@ from tests.conftest import FAST
 def test_sigterm_stops_training_and_prints_the_resume_command(fish_root: Path, tmp_path: Path) -> None:
     command = [
         sys.executable, "-m", "fgclass.train", *FAST, f"data.root={fish_root}", f"paths.log_dir={tmp_path}",
-        "model=resnet18", "trainer.max_epochs=500", "callbacks.early_stopping=null", "data.num_workers=2",
+        "trainer.max_epochs=500", "callbacks.early_stopping=null", "data.num_workers=2",
     ]  # fmt: skip
     process = subprocess.Popen(
         command,
@@ -48,7 +48,7 @@ def test_sigterm_stops_training_and_prints_the_resume_command(fish_root: Path, t
     assert "Stopped by SIGTERM" in output and "Traceback" not in output
     resume = output.split("Resume it (it carries on in the same folder) with:\n")[1].splitlines()[0].split()
     assert resume[:3] == ["python", "-m", "fgclass.train"] and resume[-1] == f"ckpt_path={last}"
-    assert "trainer.max_epochs=500" in resume and "model=resnet18" in resume
+    assert "trainer.max_epochs=500" in resume and "model=tiny" in resume
 
 
 class _SignalAtBatch(Callback):

@@ -46,7 +46,9 @@ def test_every_experiment_runs_fast_dev_run(
     tmp_path: Path,
 ) -> None:
     root = {"fish": fish_root, "butt": butterfly_root}.get(experiment[:4], tmp_path / "synthetic")
-    overrides = [f"experiment={experiment}", f"data.root={root}", "debug=fast_dev_run"]
+    own_model = compose_config("train", [f"experiment={experiment}"], tmp_path, keep_hydra=True).hydra
+    overrides = [f"experiment={experiment}", f"model={own_model.runtime.choices.model}"]  # not FAST's tiny
+    overrides += [f"data.root={root}", "debug=fast_dev_run"]
     if experiment == "demo":
         overrides.append("data.photos_per_class=3")
     cfg = train_config(*overrides)
@@ -63,7 +65,7 @@ def test_every_experiment_runs_fast_dev_run(
 def test_debug_limit_is_a_miniature_run_with_every_output(
     train_config: Callable[..., DictConfig], fish_root: Path, tmp_path: Path
 ) -> None:
-    cfg = train_config(f"data.root={fish_root}", "model=resnet18", "debug=limit", "data.batch_size=4")
+    cfg = train_config(f"data.root={fish_root}", "debug=limit", "data.batch_size=4")
     metrics = train(cfg)
     run = tmp_path / "run"
     assert metrics["test/num_samples"] == 8  # 2 test batches of 4
@@ -148,7 +150,7 @@ def test_run_writes_results_and_tensorboard_logs(trained_run: Path) -> None:
     assert {"model.backbone", "finetune", "data.train_fraction", "seed"} <= set(
         start.session_start_info.hparams
     )
-    assert start.session_start_info.hparams["model.backbone"].string_value == "resnet50"
+    assert start.session_start_info.hparams["model.backbone"].string_value == "timm/test_resnet"
     metrics = json.loads((trained_run / "metrics.json").read_text())
     assert scalars["test/accuracy"] == [pytest.approx(metrics["accuracy"], abs=1e-6)]
     assert metrics["fit_minutes"] > 0 and metrics["eval_minutes"] > 0  # wall-clock, for the sweep report
@@ -251,7 +253,6 @@ def test_last_checkpoint_is_the_last_epoch_even_when_the_best_is_older(
     # val/acc_best never decreases, so "lowest is best" keeps the best checkpoint at epoch 0
     cfg = train_config(
         f"data.root={fish_root}",
-        "model=resnet18",
         "callbacks.model_checkpoint.monitor=val/acc_best",
         "callbacks.model_checkpoint.mode=min",
         "trainer.max_epochs=2",
@@ -270,7 +271,6 @@ def test_a_limited_test_scores_the_same_mixed_images_everywhere(
 ) -> None:
     cfg = train_config(
         f"data.root={fish_root}",
-        "model=resnet18",
         "finetune=two_stage",
         "finetune.stage1_epochs=1",
         "trainer.max_epochs=2",
@@ -304,7 +304,6 @@ def test_lr_find_trains_at_the_suggested_rate_and_saves_its_plot(
 ) -> None:
     cfg = train_config(
         f"data.root={fish_root}",
-        "model=resnet18",
         "lr_find.enabled=true",
         "lr_find.num_training=20",
         "lr_find.early_stop_threshold=null",

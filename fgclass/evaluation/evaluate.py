@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import lightning as L
+from matplotlib.figure import Figure
+from PIL import Image
 from torch.utils.data import Subset
 
 from fgclass.data.datamodule import ImageClassificationDataModule
@@ -20,7 +22,7 @@ from fgclass.evaluation import plots, result_files
 from fgclass.evaluation.gradcam import GRADCAM_DIR, write_gradcam
 from fgclass.evaluation.metrics import Results, predict_results
 from fgclass.evaluation.noise import noise_robustness
-from fgclass.evaluation.tensorboard import add_figure, add_scalars, add_text, read_history
+from fgclass.evaluation.tensorboard import add_image, add_scalars, add_text, read_history
 
 if TYPE_CHECKING:  # the Classifier imports fgclass.evaluation.metrics
     from fgclass.models.classifier import Classifier
@@ -80,9 +82,9 @@ def evaluate(
         if noise_sigmas:
             add_scalars(trainer, {f"test/{k}": v for k, v in summary.items() if k.startswith("noise_")})
             result_files.write_noise_csv(out / result_files.NOISE_FILE, noise)
-            figure = plots.noise_figure(noise)
-            add_figure(trainer, "test/noise_robustness", figure)
-            plots.save(figure, out / "noise_robustness.png")
+            _publish(
+                trainer, "test/noise_robustness", plots.noise_figure(noise), out / "noise_robustness.png"
+            )
         if gradcam and gradcam.get("enabled"):
             _write_gradcam(trainer, out, model, datamodule, results, gradcam)
         if history_dir is not None and Path(history_dir).is_dir():
@@ -121,12 +123,18 @@ def _write_reports(
         top_k,
     )
 
-    figure = plots.confusion_figure(matrix.numpy(), names)
-    add_figure(trainer, "test/confusion_matrix", figure)
-    plots.save(figure, out / "confusion_matrix.png")
-    figure = plots.per_class_f1_figure(per_class.f1.numpy(), names)
-    add_figure(trainer, "test/per_class_f1", figure)
-    plots.save(figure, out / "per_class_f1.png")
+    _publish(
+        trainer,
+        "test/confusion_matrix",
+        plots.confusion_figure(matrix.numpy(), names),
+        out / "confusion_matrix.png",
+    )
+    _publish(
+        trainer,
+        "test/per_class_f1",
+        plots.per_class_f1_figure(per_class.f1.numpy(), names),
+        out / "per_class_f1.png",
+    )
     add_text(trainer, "test/classification_report", (out / "classification_report.md").read_text())
 
 
@@ -154,5 +162,11 @@ def _write_gradcam(
         log.warning("No Grad-CAM: %s (set eval.gradcam.enabled=false to skip it)", exc)
         return
     if figure is not None:
-        add_figure(trainer, "test/gradcam", figure)
-        plots.save(figure, out / GRADCAM_DIR / "gradcam.png")
+        _publish(trainer, "test/gradcam", figure, out / GRADCAM_DIR / "gradcam.png")
+
+
+def _publish(trainer: L.Trainer, tag: str, figure: Figure, path: Path) -> None:
+    """``figure`` drawn once, written to ``path`` as PNG and logged to TensorBoard as ``tag``."""
+    pixels = plots.render(figure)
+    Image.fromarray(pixels).save(path)
+    add_image(trainer, tag, pixels)

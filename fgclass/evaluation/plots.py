@@ -110,6 +110,16 @@ def save(fig: Figure, path: str | Path) -> Path:
     return Path(path)
 
 
+def render(fig: Figure) -> np.ndarray:
+    """``fig`` drawn once at 100 dpi as RGB pixels (height, width, 3), and released: the same
+    pixels go to a PNG and to TensorBoard, where drawing the figure twice cost twice."""
+    fig.set_dpi(100)
+    fig.canvas.draw()
+    pixels = np.array(fig.canvas.buffer_rgba())[..., :3]
+    plt.close(fig)
+    return pixels
+
+
 def sweep_figure(key: str, points: list[tuple[float, dict]], others: list[str]) -> Figure:
     """Test accuracy (mean ± std over seeds) against a numeric swept value, a line per other setting."""
     fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 from lightning.pytorch.loggers import TensorBoardLogger
-from matplotlib.figure import Figure
 from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
 
 # logged tag -> name in the history: epoch-level training values, per-epoch validation values
@@ -40,11 +40,12 @@ def tensorboard_logger(trainer: L.Trainer) -> TensorBoardLogger | None:
     return next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
 
 
-def add_figure(trainer: L.Trainer, tag: str, figure: Figure) -> None:
-    """Log ``figure`` as an image at the current global step (no-op without TensorBoard)."""
+def add_image(trainer: L.Trainer, tag: str, pixels: np.ndarray) -> None:
+    """Log RGB ``pixels`` (height, width, 3) as an image at the current global step (no-op without
+    TensorBoard)."""
     logger = tensorboard_logger(trainer)
     if logger is not None:
-        logger.experiment.add_figure(tag, figure, global_step=trainer.global_step, close=False)
+        logger.experiment.add_image(tag, pixels, global_step=trainer.global_step, dataformats="HWC")
 
 
 def add_scalars(trainer: L.Trainer, values: Mapping[str, float]) -> None:
