@@ -208,6 +208,7 @@ def test_two_process_ddp_evaluates_each_test_image_once(tmp_path: Path) -> None:
             "-m",
             "fgclass.train",
             "experiment=demo",
+            "model=tiny",
             f"paths.root_dir={tmp_path}",
             "data.photos_per_class=3",
             "data.image_size=32",
