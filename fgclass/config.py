@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -48,6 +47,8 @@ def best_precision(accelerator: str = "auto") -> str:
     bf16 autocast where the hardware has native bf16 (Ampere+ GPUs; CPUs with AVX512-BF16 or
     AMX), fp16 autocast on older GPUs, otherwise full fp32.
     """
+    import torch  # here: composing a config (and the test runner's start) need no torch
+
     if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
         return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
     if accelerator in ("auto", "cpu"):

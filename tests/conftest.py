@@ -13,7 +13,6 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 from fgclass.config import CONF_DIR, compose_config
-from fgclass.data.synthetic import write_butterfly_dataset, write_fish_dataset
 
 os.environ["FGCLASS_OFFLINE"] = "1"  # tests never download weights; a missing file is an error
 FAST = [  # tiny, quick and offline: every composed test run starts from these
@@ -32,12 +31,16 @@ FAST = [  # tiny, quick and offline: every composed test run starts from these
 @pytest.fixture(scope="session")
 def fish_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Kaggle fish layout (outer ``Fish_Dataset``), 9 classes x 4 photos x 3 flipped copies, 32 px."""
+    from fgclass.data.synthetic import write_fish_dataset
+
     return write_fish_dataset(tmp_path_factory.mktemp("fish"), photos_per_class=4, image_size=32)
 
 
 @pytest.fixture(scope="session")
 def butterfly_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Butterfly layout: Training_set.csv + train/, 6 classes x 12 images, 32 px."""
+    from fgclass.data.synthetic import write_butterfly_dataset
+
     return write_butterfly_dataset(tmp_path_factory.mktemp("butterfly"), images_per_class=12, image_size=32)
 
 

@@ -15,15 +15,17 @@ from omegaconf import OmegaConf
 from fgclass.config import CONF_DIR, compose_config
 from fgclass.sweep_report import Run, _markdown, summarize
 from fgclass.sweep_report import main as report_main
+from fgclass.train import main as train_main
 
 from .conftest import FAST
 
 REPO = CONF_DIR.parent
 
 
-def start_multirun(tmp_path: Path, fish_root: Path, *overrides: str) -> subprocess.Popen:
-    """Launch ``python -m fgclass.train`` in multirun mode, with outputs and caches under tmp_path."""
-    args = [
+def multirun_args(tmp_path: Path, fish_root: Path, *overrides: str) -> list[str]:
+    """``fgclass.train --multirun`` arguments, with outputs and caches under tmp_path."""
+    return [
+        "--multirun",
         *FAST,
         f"paths.root_dir={tmp_path}",
         f"data.root={fish_root}",
@@ -35,8 +37,12 @@ def start_multirun(tmp_path: Path, fish_root: Path, *overrides: str) -> subproce
         "hydra/job_logging=disabled",
         *overrides,
     ]
+
+
+def start_multirun(tmp_path: Path, fish_root: Path, *overrides: str) -> subprocess.Popen:
+    """Launch ``python -m fgclass.train --multirun`` in a process of its own."""
     return subprocess.Popen(
-        [sys.executable, "-m", "fgclass.train", "--multirun", *args],
+        [sys.executable, "-m", "fgclass.train", *multirun_args(tmp_path, fish_root, *overrides)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -59,14 +65,16 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def test_data_fraction_sweep_beside_a_failing_sweep(tmp_path: Path, fish_root: Path) -> None:
-    # two sweeps started together: each keeps its own folder; a failure is reported, not fatal
-    fractions = start_multirun(tmp_path / "a", fish_root, "sweep=data_fraction", "seed=0")
+def test_data_fraction_sweep_beside_a_failing_sweep(tmp_path: Path, fish_root: Path, run_main) -> None:
+    # two sweeps at once, one in a process of its own, one in this one: each keeps its own folder;
     # 7 is invalid (an fgclass error); a negative lr fails inside torch (not an fgclass error)
     failing = start_multirun(
         tmp_path / "b", fish_root, "data.train_fraction=1.0,7", "model.optimizer.lr=1e-3,-1"
     )
-    (code, output), (code_b, out_b) = finish(fractions), finish(failing)
+    code, output = run_main(
+        train_main, *multirun_args(tmp_path / "a", fish_root, "sweep=data_fraction", "seed=0")
+    )
+    code_b, out_b = finish(failing)
 
     assert code == 0, output
     folder = sweep_folder(tmp_path / "a")
