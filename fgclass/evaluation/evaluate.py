@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import lightning as L
 from matplotlib.figure import Figure
-from PIL import Image
 from torch.utils.data import Subset
 
 from fgclass.data.datamodule import ImageClassificationDataModule
@@ -168,5 +167,5 @@ def _write_gradcam(
 def _publish(trainer: L.Trainer, tag: str, figure: Figure, path: Path) -> None:
     """``figure`` drawn once, written to ``path`` as PNG and logged to TensorBoard as ``tag``."""
     pixels = plots.render(figure)
-    Image.fromarray(pixels).save(path)
+    plots.write_png(pixels, path)
     add_image(trainer, tag, pixels)

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+from PIL import Image
 
 
 def confusion_figure(matrix: np.ndarray, class_names: Sequence[str]) -> Figure:
@@ -105,8 +106,12 @@ def gradcam_figure(panels: Sequence[tuple[np.ndarray, np.ndarray, str]], columns
 
 def save(fig: Figure, path: str | Path) -> Path:
     """Write ``fig`` as PNG and release it."""
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return write_png(render(fig), path)
+
+
+def write_png(pixels: np.ndarray, path: str | Path) -> Path:
+    """Write RGB ``pixels`` (from :func:`render`) as a PNG file."""
+    Image.fromarray(pixels).save(path)
     return Path(path)
 
 
