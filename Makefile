@@ -27,12 +27,12 @@ train: install
 	$(PY) -m fgclass.train experiment=demo $(ARGS)
 
 lint: install
-	$(VENV)/bin/ruff check fgclass tests benchmarks
-	$(VENV)/bin/ruff format --check fgclass tests benchmarks
+	$(VENV)/bin/ruff check fgclass tests benchmarks notebooks
+	$(VENV)/bin/ruff format --check fgclass tests benchmarks notebooks
 
 format: install
-	$(VENV)/bin/ruff check --fix fgclass tests benchmarks
-	$(VENV)/bin/ruff format fgclass tests benchmarks
+	$(VENV)/bin/ruff check --fix fgclass tests benchmarks notebooks
+	$(VENV)/bin/ruff format fgclass tests benchmarks notebooks
 
 tensorboard: install
 	$(VENV)/bin/tensorboard --logdir outputs

@@ -200,6 +200,7 @@ def test_eval_missing_checkpoint(tmp_path: Path) -> None:
         evaluate_checkpoint(eval_config(tmp_path, f"ckpt_path={tmp_path / 'nope.ckpt'}"))
 
 
+@pytest.mark.processes
 def test_two_process_ddp_evaluates_each_test_image_once(tmp_path: Path) -> None:
     # a real 2-process CPU DDP run (gloo) through the CLI, as a user on a multi-GPU node would start it
     result = subprocess.run(

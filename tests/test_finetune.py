@@ -23,7 +23,7 @@ from fgclass.finetune import Finetuning
 from fgclass.models import Classifier
 from fgclass.train import train
 
-STAGES = ["stem", "layer1", "layer2", "layer3", "layer4"]
+STAGES = ["conv1+bn1", "layer1.0", "layer2.0", "layer3.0", "layer4.0"]
 PLATEAU_ALWAYS = {  # never sees an improvement of 10: reduces every epoch after the first
     "scheduler": {
         "_target_": "torch.optim.lr_scheduler.ReduceLROnPlateau",
@@ -81,7 +81,12 @@ def datamodule(fish_root: Path, tmp_path: Path) -> FishDataModule:
 def make_model(dm: FishDataModule, **kwargs: Any) -> Classifier:
     L.seed_everything(0)
     return Classifier(
-        dm.num_classes, dm.class_names, backbone="resnet18", weights=None, channels_last=False, **kwargs
+        dm.num_classes,
+        dm.class_names,
+        backbone="timm/test_resnet",
+        weights=None,
+        channels_last=False,
+        **kwargs,
     )
 
 
@@ -160,7 +165,23 @@ def test_two_stage_switches_phase_and_learning_rates(datamodule: FishDataModule,
     # what was logged says the same, epoch by epoch
     logged = lr_log(tmp_path)
     assert logged["lr-Adam/head"] == pytest.approx([1e-3, 1e-5, 1e-5])
-    assert logged["lr-Adam/backbone.layer1"] == pytest.approx([1e-5, 1e-5])
+    assert logged["lr-Adam/backbone.layer1.0"] == pytest.approx([1e-5, 1e-5])
+
+
+def test_freeze_bn_stats_keeps_running_statistics_after_unfreezing(
+    datamodule: FishDataModule, tmp_path: Path
+) -> None:
+    model = make_model(datamodule)
+    bns = {n: m for n, m in model.backbone.named_modules() if isinstance(m, _BatchNorm)}
+    stats = {n: m.running_mean.clone() for n, m in bns.items()}
+    scales = {n: m.weight.clone() for n, m in bns.items()}
+    probe = Probe()
+    phases = [{"epoch": 1, "unfreeze": "all", "lr": 1e-3}]
+    fit(model, datamodule, [Finetuning(phases=phases, freeze_bn_stats=True), probe], 2, tmp_path)
+
+    assert all(probe.epochs[1]["grad"].values()) and all(probe.epochs[1]["bn_eval"].values())
+    assert all(torch.equal(m.running_mean, stats[n]) for n, m in bns.items())
+    assert all(not torch.equal(m.weight, scales[n]) for n, m in bns.items())  # scale and shift train
 
 
 def test_gradual_unfreezes_top_down_and_keeps_frozen_batchnorm_in_eval(
@@ -168,15 +189,15 @@ def test_gradual_unfreezes_top_down_and_keeps_frozen_batchnorm_in_eval(
 ) -> None:
     model = make_model(datamodule)
     probe = Probe()
-    phases = [{"epoch": 1, "unfreeze": 1, "lr": 1e-4}, {"epoch": 2, "unfreeze": ["layer3"], "lr": 5e-5}]
+    phases = [{"epoch": 1, "unfreeze": 1, "lr": 1e-4}, {"epoch": 2, "unfreeze": ["layer3.0"], "lr": 5e-5}]
     fit(model, datamodule, [Finetuning(phases=phases), probe], 3, tmp_path)
 
     trainable = {e: [s for s, ok in r["grad"].items() if ok] for e, r in probe.epochs.items()}
-    assert trainable == {0: [], 1: ["layer4"], 2: ["layer3", "layer4"]}
-    assert probe.epochs[2]["bn_train"]["layer4"] and probe.epochs[2]["bn_train"]["layer3"]
-    assert all(probe.epochs[2]["bn_eval"][s] for s in ("stem", "layer1", "layer2"))
+    assert trainable == {0: [], 1: ["layer4.0"], 2: ["layer3.0", "layer4.0"]}
+    assert probe.epochs[2]["bn_train"]["layer4.0"] and probe.epochs[2]["bn_train"]["layer3.0"]
+    assert all(probe.epochs[2]["bn_eval"][s] for s in ("conv1+bn1", "layer1.0", "layer2.0"))
     assert probe.epochs[2]["lrs"] == pytest.approx(
-        {"head": 1e-3, "backbone.layer4": 1e-4, "backbone.layer3": 5e-5}
+        {"head": 1e-3, "backbone.layer4.0": 1e-4, "backbone.layer3.0": 5e-5}
     )
 
 
@@ -192,7 +213,7 @@ def test_plateau_scheduler_covers_groups_added_by_unfreezing(
     assert len(plateau.min_lrs) == len(trainer.optimizers[0].param_groups) == 2
     # halved after epochs 1 and 2 (epoch 0 sets the best): the group added at epoch 1 too
     final = {g["name"]: g["lr"] for g in trainer.optimizers[0].param_groups}
-    assert final == pytest.approx({"head": 1e-3 / 4, "backbone.layer4": 1e-4 / 4})
+    assert final == pytest.approx({"head": 1e-3 / 4, "backbone.layer4.0": 1e-4 / 4})
 
 
 def test_lambda_scheduler_applies_to_late_groups(datamodule: FishDataModule, tmp_path: Path) -> None:
@@ -207,8 +228,8 @@ def test_lambda_scheduler_applies_to_late_groups(datamodule: FishDataModule, tmp
     fit(model, datamodule, [Finetuning(phases=[{"epoch": 1, "unfreeze": 1, "lr": 1e-3}])], 3, tmp_path)
     logged = lr_log(tmp_path)
     # the layer4 group starts at its base lr, then follows the same cosine factor as the head
-    assert logged["lr-Adam/backbone.layer4"][0] == pytest.approx(1e-3)
-    assert logged["lr-Adam/backbone.layer4"][1] == pytest.approx(logged["lr-Adam/head"][2])
+    assert logged["lr-Adam/backbone.layer4.0"][0] == pytest.approx(1e-3)
+    assert logged["lr-Adam/backbone.layer4.0"][1] == pytest.approx(logged["lr-Adam/head"][2])
     assert logged["lr-Adam/head"][2] < 1e-3
 
 
@@ -289,9 +310,9 @@ def test_zero_lr_mode_keeps_frozen_stages_in_the_optimizer(
 
     assert all(all(r["grad"].values()) for r in probe.epochs.values())  # requires_grad never changes
     assert probe.epochs[0]["lrs"] == pytest.approx({"head": 1e-3, **{f"backbone.{s}": 0.0 for s in STAGES}})
-    assert probe.epochs[2]["lrs"]["backbone.layer4"] == pytest.approx(1e-3)
+    assert probe.epochs[2]["lrs"]["backbone.layer4.0"] == pytest.approx(1e-3)
     assert all(probe.epochs[1]["bn_eval"].values())
-    assert not probe.epochs[2]["bn_eval"]["layer4"]
+    assert not probe.epochs[2]["bn_eval"]["layer4.0"]
     after = model.backbone.state_dict()
     untouched = [k for k in before if not k.startswith("layer4.")]
     assert all(torch.equal(before[k], after[k]) for k in untouched)

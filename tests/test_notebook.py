@@ -13,6 +13,7 @@ from fgclass.config import CONF_DIR
 NOTEBOOK = CONF_DIR.parent / "notebooks" / "results.ipynb"
 
 
+@pytest.mark.processes
 def test_results_notebook_executes(
     trained_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

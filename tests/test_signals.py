@@ -21,6 +21,7 @@ from fgclass.models import Classifier
 from tests.conftest import FAST
 
 
+@pytest.mark.processes
 def test_sigterm_stops_training_and_prints_the_resume_command(fish_root: Path, tmp_path: Path) -> None:
     command = [
         sys.executable, "-m", "fgclass.train", *FAST, f"data.root={fish_root}", f"paths.log_dir={tmp_path}",

@@ -65,6 +65,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.processes
 def test_data_fraction_sweep_beside_a_failing_sweep(tmp_path: Path, fish_root: Path, run_main) -> None:
     # two sweeps at once, one in a process of its own, one in this one: each keeps its own folder;
     # 7 is invalid (an fgclass error); a negative lr fails inside torch (not an fgclass error)

@@ -6,7 +6,9 @@ schedule). ``full`` needs no callback.
 
 Frozen means frozen: parameters get no gradient, and normalisation layers of frozen stages stay
 in eval mode, so their running statistics do not drift (Lightning's ``freeze(train_bn=True)``
-default would keep training them).
+default would keep training them). With ``freeze_bn_stats`` they stay in eval mode after their
+stage unfreezes too: the running statistics the head was fitted on are kept, while their scale and
+shift train with the rest of the stage.
 
 Under multi-process strategies (DDP), parameters must not change ``requires_grad`` after the
 model is wrapped. There (``freeze_mode: auto`` or ``zero_lr``) frozen stages instead stay in the
@@ -51,13 +53,15 @@ class Phase:
 
 
 class Finetuning(BaseFinetuning):
-    """Start with the backbone frozen (``freeze_backbone``) and apply ``phases`` on schedule."""
+    """Start with the backbone frozen (``freeze_backbone``) and apply ``phases`` on schedule;
+    ``freeze_bn_stats`` keeps every BatchNorm layer on its running statistics throughout."""
 
     def __init__(
         self,
         freeze_backbone: bool = True,
         phases: Sequence[Mapping[str, Any] | Phase] = (),
         freeze_mode: str = "auto",
+        freeze_bn_stats: bool = False,
     ) -> None:
         super().__init__()
         if freeze_mode not in FREEZE_MODES:
@@ -68,6 +72,7 @@ class Finetuning(BaseFinetuning):
         )
         self.freeze_mode = freeze_mode
         self.zero_lr = freeze_mode == "zero_lr"
+        self.freeze_bn_stats = freeze_bn_stats
         self._applied: list[int] = []
         self._frozen: set[str] = set()
         self._restored_frozen: set[str] | None = None
@@ -133,6 +138,7 @@ class Finetuning(BaseFinetuning):
         self._frozen = set(frozen)
         pl_module.frozen_stages = set(frozen)
         pl_module.keep_frozen_in_optimizer = self.zero_lr
+        pl_module.frozen_bn_stats = self.freeze_bn_stats
         for stage, params in pl_module.stage_parameters().items():
             for param in params:
                 param.requires_grad = self.zero_lr or stage not in frozen

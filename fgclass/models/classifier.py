@@ -140,6 +140,7 @@ class Classifier(L.LightningModule):
         self.val_acc_best.persistent(True)  # a resumed run remembers the best before it
         self.frozen_stages: set[str] = set()
         self.keep_frozen_in_optimizer = False
+        self.frozen_bn_stats = False  # BatchNorm of every stage in eval mode, frozen or not
         self.test_outputs: list[Outputs] = []
         self.test_results: Results | None = None  # the last test run, gathered from every rank
         self.tta = False  # test/predict: average over horizontal flips (see predict_logits)
@@ -239,11 +240,13 @@ class Classifier(L.LightningModule):
         }
 
     def train(self, mode: bool = True) -> Classifier:
-        """Like ``nn.Module.train``, but normalisation layers of frozen stages stay in eval mode,
-        so a frozen backbone keeps its running statistics and behaves exactly as at inference."""
+        """Like ``nn.Module.train``, but normalisation layers of frozen stages (of every stage with
+        ``frozen_bn_stats``) stay in eval mode, so they keep their running statistics: a frozen
+        backbone behaves exactly as at inference."""
         super().train(mode)
-        if mode and self.frozen_stages:
-            prefixes = tuple(p for s in self.frozen_stages for p in self.stages[s])
+        fixed = set(self.stages) if self.frozen_bn_stats else self.frozen_stages
+        if mode and fixed:
+            prefixes = tuple(p for s in fixed for p in self.stages[s])
             for name, module in self.backbone.named_modules():
                 if isinstance(module, _BatchNorm) and f"{name}.".startswith(prefixes):
                     module.eval()
