@@ -25,6 +25,8 @@ FAST = [  # tiny, quick and offline: every composed test run starts from these
     "trainer.accelerator=cpu",
     "trainer.enable_model_summary=false",
     "callbacks.progress_bar=null",
+    "eval.noise_sigmas=[0,0.2]",  # clean and one noise level: each level is a pass over the test set
+    "eval.gradcam.enabled=false",  # on where a test looks at it: trained_run, each experiment's run
 ]
 
 
@@ -103,7 +105,7 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, fish_root: Path) -> Pa
             f"data.root={fish_root}",
             "trainer.max_epochs=2",
             "trainer.limit_train_batches=3",
-            "eval.noise_sigmas=[0,0.2]",
+            "eval.gradcam.enabled=true",
         ],
         tmp,
     )

@@ -48,7 +48,7 @@ def test_every_experiment_runs_fast_dev_run(
     root = {"fish": fish_root, "butt": butterfly_root}.get(experiment[:4], tmp_path / "synthetic")
     own_model = compose_config("train", [f"experiment={experiment}"], tmp_path, keep_hydra=True).hydra
     overrides = [f"experiment={experiment}", f"model={own_model.runtime.choices.model}"]  # not FAST's tiny
-    overrides += [f"data.root={root}", "debug=fast_dev_run"]
+    overrides += [f"data.root={root}", "debug=fast_dev_run", "eval.gradcam.enabled=true"]
     if experiment == "demo":
         overrides.append("data.photos_per_class=3")
     cfg = train_config(*overrides)
@@ -60,6 +60,7 @@ def test_every_experiment_runs_fast_dev_run(
     written = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert written["num_samples"] == metrics["test/num_samples"] <= 16
     assert (tmp_path / "run" / "confusion_matrix.png").is_file()
+    assert (tmp_path / "run" / "gradcam" / "gradcam.png").is_file()  # the backbone's Grad-CAM layer works
 
 
 def test_debug_limit_is_a_miniature_run_with_every_output(
