@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 def check_run_settings(cfg: DictConfig) -> None:
     """Fail before any work on a resume checkpoint that is not there or an accelerator that is not;
-    warn about a random backbone that stays frozen."""
+    warn about a random backbone that stays frozen, or whose BatchNorm statistics do."""
     finetune = cfg.finetune.callback
     if cfg.model.weights is None and finetune and finetune.freeze_backbone and not finetune.phases:
         log.warning(
@@ -41,6 +41,12 @@ def check_run_settings(cfg: DictConfig) -> None:
             "backbone keeps its random weights, so only the head learns and accuracy will be poor. Use "
             "pretrained weights (model.weights=DEFAULT, or model=efficientnet_lite0 offline) or "
             "finetune=full."
+        )
+    if cfg.model.weights is None and finetune and finetune.get("freeze_bn_stats"):
+        log.warning(
+            "model.weights=null with finetune.callback.freeze_bn_stats=true: BatchNorm keeps the "
+            "running statistics of a random initialisation for the whole run. Use pretrained weights, "
+            "or finetune.callback.freeze_bn_stats=false."
         )
     if cfg.ckpt_path and not Path(cfg.ckpt_path).expanduser().is_file():
         raise CheckpointError(

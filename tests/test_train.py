@@ -233,6 +233,12 @@ def test_a_random_frozen_backbone_gets_a_warning(
     caplog.clear()
     check_run_settings(train_config("finetune=two_stage", "model.weights=null"))  # it unfreezes later
     assert "random weights" not in caplog.text
+    assert "statistics of a random initialisation" in caplog.text  # but BatchNorm would stay random
+    caplog.clear()
+    check_run_settings(
+        train_config("finetune=two_stage", "model.weights=null", "finetune.callback.freeze_bn_stats=false")
+    )
+    assert caplog.text == ""
 
 
 @pytest.mark.parametrize(
