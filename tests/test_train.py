@@ -287,7 +287,6 @@ def test_a_limited_test_scores_the_same_mixed_images_everywhere(
         "trainer.max_epochs=2",
         "trainer.limit_train_batches=2",
         "trainer.limit_test_batches=1",
-        "eval.noise_sigmas=[0,0.2]",
         "eval.tta=true",
     )
     train(cfg)
