@@ -51,6 +51,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
         top_k=cfg.eval.top_k,
         gradcam=cfg.eval.gradcam,
         tta=cfg.eval.tta,
+        figures=cfg.eval.figures,
         history_dir=run / "tensorboard",
     )
 

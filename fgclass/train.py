@@ -114,6 +114,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             top_k=cfg.eval.top_k,
             gradcam=cfg.eval.gradcam,
             tta=cfg.eval.tta,
+            figures=cfg.eval.figures,
             history_dir=tensorboard.log_dir if tensorboard else None,
             timings={"fit_minutes": (time.perf_counter() - start) / 60},  # scan, checks and training
         )

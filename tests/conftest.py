@@ -27,6 +27,7 @@ FAST = [  # tiny, quick and offline: every composed test run starts from these
     "callbacks.progress_bar=null",
     "eval.noise_sigmas=[0,0.2]",  # clean and one noise level: each level is a pass over the test set
     "eval.gradcam.enabled=false",  # on where a test looks at it: trained_run, each experiment's run
+    "eval.figures=false",  # the same: drawing them took half of a tiny run's time
 ]
 
 
@@ -106,6 +107,7 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, fish_root: Path) -> Pa
             "trainer.max_epochs=2",
             "trainer.limit_train_batches=3",
             "eval.gradcam.enabled=true",
+            "eval.figures=true",
         ],
         tmp,
     )

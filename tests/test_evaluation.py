@@ -22,6 +22,8 @@ from fgclass.evaluation.metrics import compute_results, gather_outputs
 from fgclass.evaluation.noise import NoisyDataset
 from fgclass.models.classifier import _eval_metrics
 
+from .conftest import FAST
+
 # 4 classes; class 3 is never predicted; batch 1 holds no sample of classes 2 and 3
 TARGETS = torch.tensor([0, 0, 0, 1, 1, 2, 2, 3])
 PREDS = torch.tensor([0, 0, 1, 1, 1, 2, 0, 2])
@@ -134,11 +136,9 @@ def test_noise_is_seeded_per_image_and_scaled_by_sigma() -> None:
 
 
 def eval_config(tmp_path: Path, *overrides: str) -> DictConfig:
-    return compose_config(
-        "eval",
-        ["trainer.accelerator=cpu", "data.num_workers=0", "eval.noise_sigmas=[0,0.2]", *overrides],
-        tmp_path,
-    )
+    """The eval config with FAST's evaluation settings (numbers, no figures or Grad-CAM)."""
+    fast = ["trainer.accelerator=cpu", "data.num_workers=0", *(o for o in FAST if o.startswith("eval."))]
+    return compose_config("eval", [*fast, *overrides], tmp_path)
 
 
 def test_eval_reproduces_the_run_on_a_moved_copy_of_the_data(

@@ -38,8 +38,10 @@ def test_backbone_stages_partition_parameters(name: str) -> None:
 def test_every_model_config_names_a_backbone_the_registry_builds() -> None:
     registered = set(available_backbones())
     for name in sorted(p.stem for p in (CONF_DIR / "model").glob("[!_]*.yaml")):
-        backbone = compose_config("train", [f"model={name}"]).model.backbone
-        assert backbone in registered or backbone.startswith("timm/"), (name, backbone)
+        model = compose_config("train", [f"model={name}"]).model
+        assert model.backbone in registered or model.backbone.startswith("timm/"), (name, model.backbone)
+        if model.backbone in registered and model.weights is not None:  # a name torchvision knows
+            assert model.weights in torchvision.models.get_model_weights(model.backbone).__members__, name
 
 
 def test_unknown_backbone_and_weights_names_are_clear() -> None:

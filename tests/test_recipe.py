@@ -39,7 +39,6 @@ def ema_run(tmp_path_factory: pytest.TempPathFactory, fish_root: Path) -> Path:
             "model/mixing=mixup_cutmix",
             "eval.tta=true",
             "eval.noise_sigmas=[]",
-            "eval.gradcam.enabled=false",
         ],
         tmp,
     )

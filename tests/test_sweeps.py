@@ -33,7 +33,6 @@ def multirun_args(tmp_path: Path, fish_root: Path, *overrides: str) -> list[str]
         "trainer.limit_train_batches=2",
         "trainer.limit_val_batches=1",
         "eval.noise_sigmas=[0,0.3]",
-        "eval.gradcam.enabled=false",  # tested on single runs; a sweep job's reports are its own
         "hydra/job_logging=disabled",
         *overrides,
     ]
@@ -94,6 +93,7 @@ def test_data_fraction_sweep_beside_a_failing_sweep(tmp_path: Path, fish_root: P
         for name in ("splits.csv", "metrics.json", "checkpoints/last.ckpt"):
             assert (job / name).is_file(), (job, name)
         assert list((job / "tensorboard").glob("events.out.tfevents.*"))
+        assert not list(job.glob("*.png"))  # eval.figures=false (FAST): the numbers only
         splits[job] = read_csv(job / "splits.csv")
     fixed = [
         {(r["path"], r["split"]) for r in rows if r["split"] in ("val", "test")} for rows in splits.values()

@@ -42,6 +42,7 @@ def evaluate(
     timings: Mapping[str, float] | None = None,
     gradcam: Mapping[str, Any] | None = None,
     tta: bool = False,
+    figures: bool = True,
 ) -> dict[str, float]:
     """Test ``model`` (weights from ``ckpt_path`` if given) and write every report into ``output_dir``.
 
@@ -49,8 +50,9 @@ def evaluate(
     image once) and are returned everywhere; the files are written by global rank zero only.
     Files: metrics.json, classification_report.csv/.md, confusion_matrix.csv/.png, predictions.csv,
     noise_robustness.csv/.png (when ``noise_sigmas``), curves.png (from the scalars logged in
-    ``history_dir``). Figures also go to TensorBoard. ``timings`` (e.g. ``fit_minutes``) join the
-    summary, with the evaluation's own ``eval_minutes``. Returns the summary, prefixed ``test/``.
+    ``history_dir``), per_class_f1.png. Figures also go to TensorBoard; ``figures=False`` leaves
+    them out and keeps the numbers. ``timings`` (e.g. ``fit_minutes``) join the summary, with
+    the evaluation's own ``eval_minutes``. Returns the summary, prefixed ``test/``.
     """
     start = time.perf_counter()
     out = Path(output_dir)
@@ -78,15 +80,18 @@ def evaluate(
     summary.update(timings or {}, eval_minutes=(time.perf_counter() - start) / 60)
     if trainer.is_global_zero:
         _write_reports(trainer, out, datamodule, results, summary, top_k)
+        if figures:
+            _write_figures(trainer, out, datamodule.class_names, results)
         if noise_sigmas:
             add_scalars(trainer, {f"test/{k}": v for k, v in summary.items() if k.startswith("noise_")})
             result_files.write_noise_csv(out / result_files.NOISE_FILE, noise)
-            _publish(
-                trainer, "test/noise_robustness", plots.noise_figure(noise), out / "noise_robustness.png"
-            )
+            if figures:
+                _publish(
+                    trainer, "test/noise_robustness", plots.noise_figure(noise), out / "noise_robustness.png"
+                )
         if gradcam and gradcam.get("enabled"):
             _write_gradcam(trainer, out, model, datamodule, results, gradcam)
-        if history_dir is not None and Path(history_dir).is_dir():
+        if figures and history_dir is not None and Path(history_dir).is_dir():
             history = read_history(history_dir)
             if history:
                 plots.save(plots.curves_figure(history), out / "curves.png")
@@ -105,7 +110,7 @@ def _write_reports(
     summary: dict[str, float],
     top_k: int,
 ) -> None:
-    """Classification report, confusion matrix, predictions and per-class F1 (files and TensorBoard)."""
+    """Classification report, confusion matrix and predictions (files, the report also to TensorBoard)."""
     out.mkdir(parents=True, exist_ok=True)
     names = datamodule.class_names
     per_class, matrix = results.per_class, results.confusion
@@ -121,20 +126,15 @@ def _write_reports(
         names,
         top_k,
     )
-
-    _publish(
-        trainer,
-        "test/confusion_matrix",
-        plots.confusion_figure(matrix.numpy(), names),
-        out / "confusion_matrix.png",
-    )
-    _publish(
-        trainer,
-        "test/per_class_f1",
-        plots.per_class_f1_figure(per_class.f1.numpy(), names),
-        out / "per_class_f1.png",
-    )
     add_text(trainer, "test/classification_report", (out / "classification_report.md").read_text())
+
+
+def _write_figures(trainer: L.Trainer, out: Path, names: Sequence[str], results: Results) -> None:
+    """The confusion matrix and per-class F1 as PNG files and TensorBoard images."""
+    confusion = plots.confusion_figure(results.confusion.numpy(), names)
+    _publish(trainer, "test/confusion_matrix", confusion, out / "confusion_matrix.png")
+    per_class_f1 = plots.per_class_f1_figure(results.per_class.f1.numpy(), names)
+    _publish(trainer, "test/per_class_f1", per_class_f1, out / "per_class_f1.png")
 
 
 def _write_gradcam(
