@@ -46,12 +46,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
         model,
         datamodule,
         cfg.paths.output_dir,
-        noise_sigmas=cfg.eval.noise_sigmas,
-        noise_seed=cfg.eval.noise_seed,
-        top_k=cfg.eval.top_k,
-        gradcam=cfg.eval.gradcam,
-        tta=cfg.eval.tta,
-        figures=cfg.eval.figures,
+        **cfg.eval,
         history_dir=run / "tensorboard",
     )
 

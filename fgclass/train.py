@@ -109,12 +109,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             datamodule,
             cfg.paths.output_dir,
             ckpt_path=best or None,
-            noise_sigmas=cfg.eval.noise_sigmas,
-            noise_seed=cfg.eval.noise_seed,
-            top_k=cfg.eval.top_k,
-            gradcam=cfg.eval.gradcam,
-            tta=cfg.eval.tta,
-            figures=cfg.eval.figures,
+            **cfg.eval,  # conf/eval: the report options are evaluate()'s keyword arguments
             history_dir=tensorboard.log_dir if tensorboard else None,
             timings={"fit_minutes": (time.perf_counter() - start) / 60},  # scan, checks and training
         )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +17,12 @@ from omegaconf import DictConfig
 from fgclass.config import CONF_DIR, compose_config
 
 os.environ["FGCLASS_OFFLINE"] = "1"  # tests never download weights; a missing file is an error
+# One scan cache for the whole session (its entries are keyed by file): the runs on the shared tiny
+# datasets scan them once, not once per test. Made by the main pytest process before pytest-xdist
+# starts its workers, which inherit it, as do the processes tests start.
+MAKES_CACHE_DIR = "PYTEST_XDIST_WORKER" not in os.environ
+if MAKES_CACHE_DIR:
+    os.environ["FGCLASS_CACHE_DIR"] = tempfile.mkdtemp(prefix="fgclass-test-cache-")
 FAST = [  # tiny, quick and offline: every composed test run starts from these
     "model=tiny",  # a later model=X in a test's overrides wins
     "model.weights=null",
@@ -29,6 +37,11 @@ FAST = [  # tiny, quick and offline: every composed test run starts from these
     "eval.gradcam.enabled=false",  # on where a test looks at it: trained_run, each experiment's run
     "eval.figures=false",  # the same: drawing them took half of a tiny run's time
 ]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if MAKES_CACHE_DIR:
+        shutil.rmtree(os.environ["FGCLASS_CACHE_DIR"], ignore_errors=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

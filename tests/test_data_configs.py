@@ -80,6 +80,21 @@ def test_loader_options_come_from_the_config(
     assert len(next(iter(val))[0]) == 7
 
 
+def test_scan_cache_folder_is_the_project_one_or_fgclass_cache_dir(
+    train_config: Callable[..., DictConfig],
+    butterfly_root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("FGCLASS_CACHE_DIR")  # the tests' own shared one (conftest)
+    instantiate(train_config("data=butterfly", f"data.root={butterfly_root}").data).prepare_data()
+    assert list((tmp_path / ".cache" / "fgclass").glob("scan-*.json"))  # under paths.root_dir
+    monkeypatch.setenv("FGCLASS_CACHE_DIR", str(tmp_path / "shared"))
+    (tmp_path / "run" / "splits.csv").unlink()  # else the run's split is read back, nothing scanned
+    instantiate(train_config("data=butterfly", f"data.root={butterfly_root}").data).prepare_data()
+    assert list((tmp_path / "shared").glob("scan-*.json"))
+
+
 def test_image_size_is_a_config_value(train_config: Callable[..., DictConfig], fish_root: Path) -> None:
     cfg = train_config(
         f"data.root={fish_root}", "augment=strong", "data.image_size=24", "data.resize_size=28"
