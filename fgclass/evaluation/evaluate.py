@@ -67,34 +67,18 @@ def evaluate(
         flipped = predict_results(trainer, model, datamodule.eval_loader(tested)).summary
         model.tta = False
         summary.update(accuracy_tta=flipped["accuracy"], f1_macro_tta=flipped["f1_macro"])
-    if noise_sigmas:
-        noise = noise_robustness(
-            trainer,
-            model,
-            tested,
-            list(noise_sigmas),
-            noise_seed,
-            datamodule.eval_loader,
-        )
-        summary.update({f"noise_{row['sigma']:g}/accuracy": row["accuracy"] for row in noise})
+    noise = noise_robustness(trainer, model, tested, list(noise_sigmas), noise_seed, datamodule.eval_loader)
+    summary.update({f"noise_{row['sigma']:g}/accuracy": row["accuracy"] for row in noise})
     summary.update(timings or {}, eval_minutes=(time.perf_counter() - start) / 60)
     if trainer.is_global_zero:
         _write_reports(trainer, out, datamodule, results, summary, top_k)
-        if figures:
-            _write_figures(trainer, out, datamodule.class_names, results)
-        if noise_sigmas:
+        if noise:
             add_scalars(trainer, {f"test/{k}": v for k, v in summary.items() if k.startswith("noise_")})
             result_files.write_noise_csv(out / result_files.NOISE_FILE, noise)
-            if figures:
-                _publish(
-                    trainer, "test/noise_robustness", plots.noise_figure(noise), out / "noise_robustness.png"
-                )
+        if figures:
+            _write_figures(trainer, out, datamodule.class_names, results, noise, history_dir)
         if gradcam and gradcam.get("enabled"):
             _write_gradcam(trainer, out, model, datamodule, results, gradcam)
-        if figures and history_dir is not None and Path(history_dir).is_dir():
-            history = read_history(history_dir)
-            if history:
-                plots.save(plots.curves_figure(history), out / "curves.png")
         result_files.write_metrics(out / result_files.METRICS_FILE, summary)
         log.info(
             "Test accuracy %.4f, macro F1 %.4f; reports in %s", summary["accuracy"], summary["f1_macro"], out
@@ -129,12 +113,25 @@ def _write_reports(
     add_text(trainer, "test/classification_report", (out / "classification_report.md").read_text())
 
 
-def _write_figures(trainer: L.Trainer, out: Path, names: Sequence[str], results: Results) -> None:
-    """The confusion matrix and per-class F1 as PNG files and TensorBoard images."""
+def _write_figures(
+    trainer: L.Trainer,
+    out: Path,
+    names: Sequence[str],
+    results: Results,
+    noise: list[dict[str, float]],
+    history_dir: str | Path | None,
+) -> None:
+    """Confusion matrix, per-class F1 and noise robustness as PNG files and TensorBoard images;
+    the training curves (from the scalars logged in ``history_dir``) as a PNG file."""
     confusion = plots.confusion_figure(results.confusion.numpy(), names)
     _publish(trainer, "test/confusion_matrix", confusion, out / "confusion_matrix.png")
     per_class_f1 = plots.per_class_f1_figure(results.per_class.f1.numpy(), names)
     _publish(trainer, "test/per_class_f1", per_class_f1, out / "per_class_f1.png")
+    if noise:
+        _publish(trainer, "test/noise_robustness", plots.noise_figure(noise), out / "noise_robustness.png")
+    history = read_history(history_dir) if history_dir is not None and Path(history_dir).is_dir() else {}
+    if history:
+        plots.save(plots.curves_figure(history), out / "curves.png")
 
 
 def _write_gradcam(
