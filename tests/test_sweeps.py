@@ -67,9 +67,16 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 @pytest.mark.processes
 def test_data_fraction_sweep_beside_a_failing_sweep(tmp_path: Path, fish_root: Path, run_main) -> None:
     # two sweeps at once, one in a process of its own, one in this one: each keeps its own folder;
-    # 7 is invalid (an fgclass error); a negative lr fails inside torch (not an fgclass error)
+    # 7 is invalid (an fgclass error); a negative lr fails inside torch (not an fgclass error).
+    # The second runs its jobs in parallel (joblib's loky processes), each with a loader worker.
     failing = start_multirun(
-        tmp_path / "b", fish_root, "data.train_fraction=1.0,7", "model.optimizer.lr=1e-3,-1"
+        tmp_path / "b",
+        fish_root,
+        "data.train_fraction=1.0,7",
+        "model.optimizer.lr=1e-3,-1",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "data.num_workers=1",
     )
     code, output = run_main(
         train_main, *multirun_args(tmp_path / "a", fish_root, "sweep=data_fraction", "seed=0")

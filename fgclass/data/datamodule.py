@@ -8,6 +8,7 @@ trains on exactly what ``splits.csv`` says (and ``fgclass.eval`` can re-use it).
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 from collections import Counter
 from collections.abc import Mapping
@@ -51,6 +52,13 @@ log = logging.getLogger(__name__)
 def default_num_workers() -> int:
     """One loader worker per available core, at most 8."""
     return min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def worker_context(num_workers: int) -> multiprocessing.context.BaseContext | None:
+    """The platform's own start method for loader workers. Named explicitly: inside a job of
+    ``hydra/launcher=joblib`` the default context is loky's, whose processes a DataLoader cannot
+    start (``'Process' object has no attribute 'env'``)."""
+    return multiprocessing.get_context(multiprocessing.get_all_start_methods()[0]) if num_workers else None
 
 
 class ImageClassificationDataModule(L.LightningDataModule):
@@ -233,6 +241,7 @@ class ImageClassificationDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,
+            multiprocessing_context=worker_context(self.num_workers),
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -252,7 +261,11 @@ class ImageClassificationDataModule(L.LightningDataModule):
         """A one-pass loader over any eval-time ``dataset`` (e.g. a split wrapped with noise),
         in order, with this module's eval batch size and worker settings."""
         return DataLoader(
-            dataset, batch_size=self.eval_batch_size, num_workers=self.num_workers, pin_memory=self.pin_memory
+            dataset,
+            batch_size=self.eval_batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            multiprocessing_context=worker_context(self.num_workers),
         )
 
 
