@@ -149,11 +149,18 @@ def test_recipe_steps_train(step: str, train_config: Callable[..., DictConfig], 
 def test_recipe_steps_build_on_each_other(train_config: Callable[..., DictConfig]) -> None:
     steps = sorted(p.stem for p in (Path(__file__).parents[1] / "conf" / "recipe").glob("*.yaml"))
     configs = [OmegaConf.to_container(train_config(f"recipe={s}"), resolve=False) for s in steps]
-    last = configs[-1]
-    assert last["model"]["mixing"] and last["callbacks"]["ema"] and last["model"]["lr_layer_decay"] < 1
-    assert last["model"]["loss"]["label_smoothing"] == 0.1 and last["model"]["optimizer"][
+    every = configs[steps.index("6_strong_augment")]  # the chain of ingredients ends here
+    assert every["model"]["mixing"] and every["callbacks"]["ema"] and every["model"]["lr_layer_decay"] < 1
+    assert every["model"]["loss"]["label_smoothing"] == 0.1 and every["model"]["optimizer"][
         "_target_"
     ].endswith("AdamW")
+    # the last steps branch from step 2 and end at the headline experiment, in every setting
+    best = OmegaConf.to_container(train_config("experiment=butterfly_best"), resolve=False)
+    final = configs[-1]
+    assert final["finetune"]["callback"] is None  # finetune=full: step 0's two-stage settings are unread
+    del final["finetune"]["stage1_epochs"], final["finetune"]["lr_all"]
+    assert {**final, "name": best["name"]} == best
+    assert not final["callbacks"]["ema"] and not final["model"]["mixing"]
     assert configs[0]["finetune"]["callback"]["phases"][0]["unfreeze"] == "all"  # the study: two stages
     assert len({json.dumps(c, sort_keys=True, default=str) for c in configs}) == len(
         steps
