@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -162,3 +165,24 @@ def test_lite0_trains_offline_from_packaged_weights(
     assert cfg.model.backbone == "timm/efficientnet_lite0"
     metrics = train(cfg)
     assert np.isfinite(metrics["train/loss"])
+
+
+def test_importing_fgclass_and_its_libraries_asks_no_server() -> None:
+    # albumentations looks for a newer release on PyPI at import unless told not to; fgclass tells it
+    code = """
+import socket, sys
+asked = []
+def refuse(*args, **kwargs):
+    asked.append(args[1:] or args)
+    raise OSError("no network in this test")
+socket.socket.connect = refuse
+socket.getaddrinfo = refuse
+import fgclass
+import albumentations
+sys.exit(f"asked a server: {asked}" if asked else 0)
+"""
+    env = {k: v for k, v in os.environ.items() if k != "NO_ALBUMENTATIONS_UPDATE"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
