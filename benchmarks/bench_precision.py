@@ -82,10 +82,13 @@ def main(argv: list[str] | None = None) -> None:
     results = measure(args, device)
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = compose_config("train", [], tmp)
-    default = (best_precision(device.type), bool(cfg.model.channels_last))
-    rows, verdicts = [], []
+        cfg = compose_config("train", [f"model={args.backbone}"], tmp)
+    rows, verdicts, defaults = [], [], []
     for mode, by_combo in results.items():
+        # the resolver's choice for this backbone, when it trains (full) and when it is frozen
+        precision = best_precision(device.type, cfg.model.backbone, trains_backbone=mode == "full")
+        default = (precision, bool(cfg.model.channels_last))
+        defaults.append(f"{mode} {name(default)}")
         baseline = by_combo[combos(device)[0]]
         for combo, rates in by_combo.items():
             mark = " (default)" if combo == default else ""
@@ -96,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
             f"(goal >= 0.95): {'PASS' if worst >= 0.95 else 'FAIL'}"
         )
     print(table(["mode", "precision + memory format", "img/s (median)", "x fp32 contiguous"], rows))
-    print(f"trainer default on this machine ({device.type}): {name(default)}")
+    print(f"trainer default on this machine ({device.type}): {', '.join(defaults)}")
     print("\n".join(verdicts))
 
 

@@ -41,11 +41,15 @@ def compose_config(
     return cfg
 
 
-def best_precision(accelerator: str = "auto") -> str:
-    """The fastest Lightning precision this machine runs accurately.
+def best_precision(
+    accelerator: str = "auto", backbone: str | None = None, trains_backbone: bool = True
+) -> str:
+    """The fastest Lightning precision this machine runs accurately, for ``backbone``.
 
     bf16 autocast where the hardware has native bf16 (Ampere+ GPUs; CPUs with AVX512-BF16 or
-    AMX), fp16 autocast on older GPUs, otherwise full fp32.
+    AMX), fp16 autocast on older GPUs, otherwise full fp32. One exception, measured on an AMX CPU:
+    a backbone with depthwise convolutions (EfficientNet-Lite0) *trains* 1.05-1.3x faster in fp32
+    there (its frozen forward is still 1.7x faster in bf16); benchmarks/RESULTS.md, section 2.
     """
     import torch  # here: composing a config (and the test runner's start) need no torch
 
@@ -57,8 +61,20 @@ def best_precision(accelerator: str = "auto") -> str:
             getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
             or getattr(cpu, "_is_amx_tile_supported", lambda: False)()
         )
+        if native and backbone and trains_backbone:
+            from fgclass.models.backbones import has_depthwise_convolutions
+
+            native = not has_depthwise_convolutions(backbone)
         return "bf16-mixed" if native else "32-true"
     return "32-true"
+
+
+def _precision(accelerator: str, backbone: str | None = None, finetune: DictConfig | None = None) -> str:
+    """``${fgclass.precision:accelerator,backbone,finetune}``: :func:`best_precision`, where the
+    backbone trains unless the fine-tuning strategy freezes it for the whole run (``head_only``)."""
+    callback = finetune.get("callback") if finetune is not None else None
+    frozen = bool(callback and callback.get("freeze_backbone") and not callback.get("phases"))
+    return best_precision(accelerator, backbone, trains_backbone=not frozen)
 
 
 def slug(text: str) -> str:
@@ -132,7 +148,7 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("fgclass.uid", lambda: secrets.token_hex(3), use_cache=True, replace=True)
     OmegaConf.register_new_resolver("fgclass.run_dir", run_dir, use_cache=True, replace=True)
     OmegaConf.register_new_resolver("fgclass.config_choices", config_choices, replace=True)
-    OmegaConf.register_new_resolver("fgclass.precision", best_precision, replace=True)
+    OmegaConf.register_new_resolver("fgclass.precision", _precision, replace=True)
     OmegaConf.register_new_resolver("fgclass.slug", slug, replace=True)
     OmegaConf.register_new_resolver("fgclass.cwd", os.getcwd, replace=True)
     OmegaConf.register_new_resolver("fgclass.swept_name", swept_name, replace=True)

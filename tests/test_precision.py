@@ -9,6 +9,7 @@ import torch
 from hydra.utils import instantiate
 
 from fgclass.config import best_precision
+from fgclass.models.backbones import has_depthwise_convolutions
 
 SPLIT = ["data.split.val=0.25", "data.split.test=0.25"]
 
@@ -31,6 +32,40 @@ def test_composed_trainer_uses_the_best_precision_and_channels_last(train_config
     assert cfg.model.channels_last is True
     built = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
     assert built.precision == cfg.trainer.precision  # Lightning accepts it on this machine
+
+
+def test_depthwise_convolutions_are_read_off_the_model() -> None:
+    assert has_depthwise_convolutions("timm/efficientnet_lite0") and has_depthwise_convolutions(
+        "convnext_tiny"
+    )
+    assert not has_depthwise_convolutions("resnet50") and not has_depthwise_convolutions("vit_b_16")
+    assert not has_depthwise_convolutions("timm/no_such_model")  # left to the model's own build to report
+
+
+def test_a_training_depthwise_backbone_gets_fp32_on_a_bf16_cpu(train_config, monkeypatch) -> None:
+    # this machine taken for one with AMX: the hardware query is what a test cannot change
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert best_precision("cpu", "resnet50") == "bf16-mixed"
+    assert best_precision("cpu", "timm/efficientnet_lite0") == "32-true"  # its step: 1.05-1.3x faster
+    assert best_precision("cpu", "timm/efficientnet_lite0", trains_backbone=False) == "bf16-mixed"
+    composed = {
+        (model, finetune): train_config(
+            "trainer=cpu", f"model={model}", f"finetune={finetune}"
+        ).trainer.precision
+        for model in ("efficientnet_lite0", "resnet18")
+        for finetune in ("full", "two_stage", "head_only")
+    }
+    assert composed == {
+        ("efficientnet_lite0", "full"): "32-true",
+        ("efficientnet_lite0", "two_stage"): "32-true",  # the backbone trains in its second stage
+        ("efficientnet_lite0", "head_only"): "bf16-mixed",  # frozen: its forward is 1.7x faster in bf16
+        ("resnet18", "full"): "bf16-mixed",
+        ("resnet18", "two_stage"): "bf16-mixed",
+        ("resnet18", "head_only"): "bf16-mixed",
+    }
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    assert best_precision("cpu", "resnet50") == best_precision("cpu", "timm/efficientnet_lite0") == "32-true"
 
 
 def fit_and_validate(train_config, root, precision: str, channels_last: bool) -> dict[str, float]:

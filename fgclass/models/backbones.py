@@ -12,6 +12,7 @@ tag (see :mod:`fgclass.models.pretrained` for where they come from) or a path to
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,3 +261,18 @@ def create_backbone(name: str, weights: str | None = None, **kwargs: Any) -> Bac
     num_features = next(m for m in old.modules() if isinstance(m, nn.Linear)).in_features
     setattr(parent, attr, nn.Identity())
     return Backbone(model, num_features, entry.stages(model), cam_layer=entry.cam_layer)
+
+
+@functools.cache
+def has_depthwise_convolutions(name: str) -> bool:
+    """Whether backbone ``name`` has depthwise convolutions (EfficientNet, MobileNet, ConvNeXt...),
+    read off the model built on the meta device (no weights, no memory). ``False`` for a name that
+    cannot be built: building the model itself reports that."""
+    try:
+        with torch.device("meta"):
+            model = create_backbone(name).model
+    except Exception:  # a precision hint: building the model names the problem
+        return False
+    return any(
+        isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels for m in model.modules()
+    )
