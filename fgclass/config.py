@@ -72,9 +72,10 @@ def best_precision(
 def _precision(accelerator: str, backbone: str | None = None, finetune: DictConfig | None = None) -> str:
     """``${fgclass.precision:accelerator,backbone,finetune}``: :func:`best_precision`, where the
     backbone trains unless the fine-tuning strategy freezes it for the whole run (``head_only``)."""
+    from fgclass.finetune.strategy import frozen_throughout  # imports Lightning: only when resolved
+
     callback = finetune.get("callback") if finetune is not None else None
-    frozen = bool(callback and callback.get("freeze_backbone") and not callback.get("phases"))
-    return best_precision(accelerator, backbone, trains_backbone=not frozen)
+    return best_precision(accelerator, backbone, trains_backbone=not frozen_throughout(callback))
 
 
 def slug(text: str) -> str:

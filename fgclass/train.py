@@ -26,6 +26,7 @@ from fgclass.evaluation import evaluate
 from fgclass.evaluation.tensorboard import log_hparams, tensorboard_logger
 from fgclass.finetune.feature_cache import FeatureDataModule
 from fgclass.finetune.lr_range_test import find_lr
+from fgclass.finetune.strategy import frozen_throughout
 from fgclass.models.pretrained import ensure_available
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def check_run_settings(cfg: DictConfig) -> None:
     """Fail before any work on a resume checkpoint that is not there or an accelerator that is not;
     warn about a random backbone that stays frozen, or whose BatchNorm statistics do."""
     finetune = cfg.finetune.callback
-    if cfg.model.weights is None and finetune and finetune.freeze_backbone and not finetune.phases:
+    if cfg.model.weights is None and frozen_throughout(finetune):
         log.warning(
             "model.weights=null with a backbone frozen for the whole run (finetune=head_only): the "
             "backbone keeps its random weights, so only the head learns and accuracy will be poor. Use "

@@ -52,6 +52,12 @@ class Phase:
     head_lr: float | None = None
 
 
+def frozen_throughout(callback: Mapping[str, Any] | None) -> bool:
+    """Whether a ``finetune.callback`` config keeps the whole backbone frozen for the whole run
+    (``head_only``: frozen at the start and no phase that unfreezes it)."""
+    return bool(callback and callback.get("freeze_backbone", True) and not callback.get("phases"))
+
+
 class Finetuning(BaseFinetuning):
     """Start with the backbone frozen (``freeze_backbone``) and apply ``phases`` on schedule;
     ``freeze_bn_stats`` keeps every BatchNorm layer on its running statistics throughout."""
