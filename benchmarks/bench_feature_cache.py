@@ -61,7 +61,7 @@ def run(args: Any, seed: int, cache: bool, tmp: Path) -> dict[str, Any]:
         "val": statistics.median(stats.val_parts),
         "rest": statistics.median(rest),
         "total": watch.seconds,
-        "val/acc": metrics["val/acc"],
+        "val/accuracy": metrics["val/accuracy"],
         "test/acc": metrics["test/accuracy"],
     }
 
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         for i, seed in enumerate(args.seeds):
             for cache in (False, True) if i % 2 == 0 else (True, False):
                 runs[cache].append(run(args, seed, cache, Path(tmp)))
-    keys = ["setup", "epoch", "train", "val", "rest", "total", "val/acc", "test/acc"]
+    keys = ["setup", "epoch", "train", "val", "rest", "total", "val/accuracy", "test/acc"]
     rows = [
         ["cached features" if cache else "frozen backbone", seed, *(r[k] for k in keys)]
         for cache, results in runs.items()
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         f"speed-up of the training batches: {speedup(runs, 'train'):.0f}x, of validation: "
         f"{speedup(runs, 'val'):.0f}x; of the whole run (caching, test): {speedup(runs, 'total'):.1f}x"
     )
-    for metric in ("val/acc", "test/acc"):
+    for metric in ("val/accuracy", "test/acc"):
         full = [r[metric] for r in runs[False]]
         cached = [r[metric] for r in runs[True]]
         print(

@@ -5,7 +5,7 @@
 Times the hand-written step (:class:`benchmarks.common.PlainStep`) on fgclass's Classifier for
 every combination, head-only and full fine-tuning, alternating the combinations repetition by
 repetition; speed-ups are medians of ratios to the fp32 + contiguous step timed next to them.
-Then checks that the trainer default (``fgclass.config.best_precision`` with
+Then checks that the trainer default (``fgclass.precision.best_precision`` with
 ``model.channels_last``) is the fastest combination on this machine.
 """
 
@@ -27,8 +27,10 @@ from benchmarks.common import (
     step_args,
     table,
 )
-from fgclass.config import best_precision, compose_config
+from fgclass.config import compose_config
 from fgclass.finetune import Finetuning
+from fgclass.models.backbones import has_depthwise_convolutions
+from fgclass.precision import best_precision
 
 NUM_CLASSES = 75
 Combo = tuple[str, bool]  # (precision, channels_last)
@@ -86,7 +88,8 @@ def main(argv: list[str] | None = None) -> None:
     rows, verdicts, defaults = [], [], []
     for mode, by_combo in results.items():
         # the resolver's choice for this backbone, when it trains (full) and when it is frozen
-        precision = best_precision(device.type, cfg.model.backbone, trains_backbone=mode == "full")
+        depthwise = mode == "full" and has_depthwise_convolutions(cfg.model.backbone)
+        precision = best_precision(device.type, lambda: depthwise)  # noqa: B023 (called at once)
         default = (precision, bool(cfg.model.channels_last))
         defaults.append(f"{mode} {name(default)}")
         baseline = by_combo[combos(device)[0]]

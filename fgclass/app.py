@@ -23,6 +23,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from fgclass.errors import ConfigError, FgclassError
+from fgclass.run_files import CHECKPOINT_DIR, ERROR_FILE, LAST_CHECKPOINT, RUN_CONFIG_FILE
 
 log = logging.getLogger(__name__)
 # Library noise kept out of the user's way: an advertisement, and a deprecation inside Lightning.
@@ -32,8 +33,6 @@ warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and i
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
     lambda record: not str(record.msg).startswith("💡 Tip")
 )
-ERROR_FILE = "error.txt"
-RUN_CONFIG_FILE = "run_config.yaml"
 _CHOICE_GROUPS = (
     "experiment",
     "data",
@@ -151,7 +150,7 @@ _MAIN_PID = os.getpid()
 
 def resume_hint(output_dir: str | Path) -> str:
     """How to continue a stopped training run: the command line with ``ckpt_path`` set."""
-    last = Path(output_dir) / "checkpoints" / "last.ckpt"
+    last = Path(output_dir) / CHECKPOINT_DIR / LAST_CHECKPOINT
     if not last.is_file():
         return "No epoch had finished, so there is no checkpoint to resume from: start the run again."
     overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("ckpt_path=")]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
@@ -15,6 +14,10 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
+
+from fgclass.precision import best_precision
+from fgclass.run_files import RUN_CONFIG_FILE
+from fgclass.text import slug
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -41,47 +44,18 @@ def compose_config(
     return cfg
 
 
-def best_precision(
-    accelerator: str = "auto", backbone: str | None = None, trains_backbone: bool = True
-) -> str:
-    """The fastest Lightning precision this machine runs accurately, for ``backbone``.
-
-    bf16 autocast where the hardware has native bf16 (Ampere+ GPUs; CPUs with AVX512-BF16 or
-    AMX), fp16 autocast on older GPUs, otherwise full fp32. One exception, measured on an AMX CPU:
-    a backbone with depthwise convolutions (EfficientNet-Lite0) *trains* 1.05-1.3x faster in fp32
-    there (its frozen forward is still 1.7x faster in bf16); benchmarks/RESULTS.md, section 2.
-    """
-    import torch  # here: composing a config (and the test runner's start) need no torch
-
-    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
-        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    if accelerator in ("auto", "cpu"):
-        cpu = torch.cpu
-        native = (
-            getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
-            or getattr(cpu, "_is_amx_tile_supported", lambda: False)()
-        )
-        if native and backbone and trains_backbone:
-            from fgclass.models.backbones import has_depthwise_convolutions
-
-            native = not has_depthwise_convolutions(backbone)
-        return "bf16-mixed" if native else "32-true"
-    return "32-true"
-
-
 def _precision(accelerator: str, backbone: str | None = None, finetune: DictConfig | None = None) -> str:
-    """``${fgclass.precision:accelerator,backbone,finetune}``: :func:`best_precision`, where the
-    backbone trains unless the fine-tuning strategy freezes it for the whole run (``head_only``)."""
-    from fgclass.finetune.strategy import frozen_throughout  # imports Lightning: only when resolved
+    """``${fgclass.precision:accelerator,backbone,finetune}``: :func:`~fgclass.precision.best_precision`,
+    where the backbone trains unless the fine-tuning strategy freezes it for the whole run."""
+    # imported when resolved: composing a config needs neither Lightning nor the model registry
+    from fgclass.finetune.strategy import frozen_throughout
+    from fgclass.models.backbones import has_depthwise_convolutions
 
     callback = finetune.get("callback") if finetune is not None else None
-    return best_precision(accelerator, backbone, trains_backbone=not frozen_throughout(callback))
-
-
-def slug(text: str) -> str:
-    """A folder-name-safe version of ``text`` that is also a valid unquoted Hydra value, so a path
-    with it can be pasted into ``ckpt_path=...`` as it is (no ``=``, ``,``, spaces or quotes)."""
-    return re.sub(r"[^A-Za-z0-9._+-]+", "-", str(text)).strip("-") or "default"
+    trains = not frozen_throughout(callback)
+    return best_precision(
+        accelerator, lambda: bool(backbone) and trains and has_depthwise_convolutions(backbone)
+    )
 
 
 def swept_name(job_overrides: list[str], sweep_dir: str, limit: int = 120) -> str:
@@ -117,7 +91,7 @@ def run_dir(ckpt_path: str | None, job: str, runs_dir: str, name: str) -> str:
     """
     if ckpt_path:
         run = Path(ckpt_path).expanduser().resolve().parent.parent
-        if (run / "run_config.yaml").is_file():
+        if (run / RUN_CONFIG_FILE).is_file():
             if job == "train":
                 return str(run)
             name = f"{name}_{run.name}"

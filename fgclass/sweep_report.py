@@ -25,9 +25,8 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from fgclass.app import ERROR_FILE
 from fgclass.evaluation import plots
-from fgclass.evaluation.result_files import METRICS_FILE, NOISE_FILE
+from fgclass.run_files import ERROR_FILE, METRICS_FILE, NOISE_FILE
 from fgclass.text import markdown_table
 
 log = logging.getLogger(__name__)

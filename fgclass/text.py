@@ -1,7 +1,8 @@
-"""Text shared by messages and reports: truncated lists, counts, Markdown tables."""
+"""Text shared by messages and reports: truncated lists, counts, Markdown tables, safe names."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 LISTED = 20  # items shown before "... and N more"
@@ -29,3 +30,9 @@ def markdown_table(
     lines.append("|" + "|".join(rule[a] for a in (align or ["left"] * len(header))) + "|")
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return lines
+
+
+def slug(text: str) -> str:
+    """A folder-name-safe version of ``text`` that is also a valid unquoted Hydra value, so a path
+    with it can be pasted into ``ckpt_path=...`` as it is (no ``=``, ``,``, spaces or quotes)."""
+    return re.sub(r"[^A-Za-z0-9._+-]+", "-", str(text)).strip("-") or "default"

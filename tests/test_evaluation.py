@@ -18,8 +18,8 @@ from omegaconf import DictConfig
 from fgclass.config import compose_config
 from fgclass.errors import CheckpointError, DataError
 from fgclass.eval import evaluate_checkpoint
-from fgclass.evaluation.metrics import compute_results, gather_outputs
 from fgclass.evaluation.noise import NoisyDataset
+from fgclass.metrics import compute_results, gather_outputs
 from fgclass.models.classifier import _eval_metrics
 
 from .conftest import FAST
@@ -79,9 +79,9 @@ def test_logged_epoch_metrics_accumulate_across_batches() -> None:
     metrics.update(logits_for(PREDS[:4]), TARGETS[:4])
     metrics.update(logits_for(PREDS[4:]), TARGETS[4:])
     values = {k: v.item() for k, v in metrics.compute().items()}
-    assert values["val/acc"] == pytest.approx(5 / 8)
-    assert values["val/precision"] == pytest.approx(sum(v[0] for v in BY_HAND.values()) / 4)
-    assert values["val/f1"] == pytest.approx(sum(v[2] for v in BY_HAND.values()) / 4)
+    assert values["val/accuracy"] == pytest.approx(5 / 8)
+    assert values["val/precision_macro"] == pytest.approx(sum(v[0] for v in BY_HAND.values()) / 4)
+    assert values["val/f1_macro"] == pytest.approx(sum(v[2] for v in BY_HAND.values()) / 4)
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -239,7 +239,7 @@ def test_two_process_ddp_evaluates_each_test_image_once(tmp_path: Path) -> None:
     assert metrics["noise_0/accuracy"] == pytest.approx(metrics["accuracy"])
     # output piped to a file: no progress bar, one line per epoch on the console and in train.log
     for text in (result.stdout + result.stderr, (run / "train.log").read_text()):
-        assert len(re.findall(r"Epoch 1/1 .*val/acc=", text)) == 1 and "it/s" not in text
+        assert len(re.findall(r"Epoch 1/1 .*val/accuracy=", text)) == 1 and "it/s" not in text
 
 
 def test_eval_of_a_checkpoint_moved_out_of_its_run_needs_the_split_file(

@@ -13,7 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import IMAGES, Event
 
 from fgclass.errors import ConfigError
 from fgclass.evaluation.gradcam import gradcam_maps, pick_examples
-from fgclass.evaluation.metrics import compute_results
+from fgclass.metrics import compute_results
 from fgclass.models import Classifier
 from fgclass.models.backbones import create_backbone
 

@@ -151,7 +151,7 @@ def test_every_sweep_is_a_multirun_over_seeds(tmp_path: Path) -> None:
     assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper")
     for key in cfg.hydra.sweeper.params:  # every searched key is a setting of the composed config
         assert OmegaConf.select(cfg, key) is not None, key
-    assert cfg.hydra.sweeper.direction == "maximize" and cfg.optimized_metric == "val/acc_best"
+    assert cfg.hydra.sweeper.direction == "maximize" and cfg.optimized_metric == "val/accuracy_best"
 
 
 @pytest.mark.slow

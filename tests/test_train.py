@@ -72,7 +72,7 @@ def test_debug_limit_is_a_miniature_run_with_every_output(
     assert metrics["test/num_samples"] == 8  # 2 test batches of 4
     with (run / "noise_robustness.csv").open() as handle:
         assert len(list(csv.DictReader(handle))) == len(cfg.eval.noise_sigmas)  # every report
-    assert len(read_scalars(run / "tensorboard")["val/acc"]) == 2  # 2 epochs
+    assert len(read_scalars(run / "tensorboard")["val/accuracy"]) == 2  # 2 epochs
     assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "confusion_matrix.png").is_file()
 
 
@@ -119,7 +119,7 @@ def test_study_protocols_are_encoded(train_config: Callable[..., DictConfig]) ->
     butterfly = train_config("experiment=butterfly_finetune")
     assert set(butterfly.model.schedulers) == {"step", "plateau"}
     assert butterfly.model.schedulers.step.scheduler.step_size == 10
-    assert butterfly.model.schedulers.plateau.monitor == "val/acc"
+    assert butterfly.model.schedulers.plateau.monitor == "val/accuracy"
     assert butterfly.callbacks.early_stopping.monitor == "val/loss"
     assert butterfly.callbacks.model_checkpoint.monitor == "val/loss"
     names = [t._target_.split(".")[-1] for t in butterfly.data.augment.transforms]
@@ -138,10 +138,17 @@ def test_run_writes_results_and_tensorboard_logs(trained_run: Path) -> None:
     for name in ("splits.csv", "run_config.yaml", "metrics.json", "predictions.csv", "checkpoints/last.ckpt"):
         assert (trained_run / name).is_file(), name
     scalars = read_scalars(trained_run / "tensorboard")
-    for tag in ("train/loss_epoch", "train/acc", "val/loss", "val/acc", "val/f1", "lr-Adam/head"):
+    for tag in (
+        "train/loss_epoch",
+        "train/accuracy",
+        "val/loss",
+        "val/accuracy",
+        "val/f1_macro",
+        "lr-Adam/head",
+    ):
         assert len(scalars[tag]) == 2, tag  # one value per epoch
-    best_so_far = [max(scalars["val/acc"][: i + 1]) for i in range(2)]
-    assert scalars["val/acc_best"] == pytest.approx(best_so_far)  # what sweepers optimise
+    best_so_far = [max(scalars["val/accuracy"][: i + 1]) for i in range(2)]
+    assert scalars["val/accuracy_best"] == pytest.approx(best_so_far)  # what sweepers optimise
     for tag in ("test/accuracy", "test/f1_macro", "test/precision_weighted", "test/loss"):
         assert len(scalars[tag]) == 1, tag  # one source of test metrics: logged once, by the module
     assert not {"test/acc", "test/f1"} & set(scalars)
@@ -263,10 +270,10 @@ def test_resume_and_accelerator_settings_fail_before_the_scan(
 def test_last_checkpoint_is_the_last_epoch_even_when_the_best_is_older(
     train_config: Callable[..., DictConfig], fish_root: Path, tmp_path: Path
 ) -> None:
-    # val/acc_best never decreases, so "lowest is best" keeps the best checkpoint at epoch 0
+    # val/accuracy_best never decreases, so "lowest is best" keeps the best checkpoint at epoch 0
     cfg = train_config(
         f"data.root={fish_root}",
-        "callbacks.model_checkpoint.monitor=val/acc_best",
+        "callbacks.model_checkpoint.monitor=val/accuracy_best",
         "callbacks.model_checkpoint.mode=min",
         "trainer.max_epochs=2",
         "trainer.limit_train_batches=2",
@@ -305,8 +312,8 @@ def test_a_limited_test_scores_the_same_mixed_images_everywhere(
 
 def test_an_unknown_optimized_metric_is_an_error_naming_the_known_ones(trained_run: Path) -> None:
     metrics = {k: float(v) for k, v in json.loads((trained_run / "metrics.json").read_text()).items()}
-    metrics = {f"test/{k}": v for k, v in metrics.items()} | {"val/acc_best": 0.5}
-    assert optimized_value(metrics, "val/acc_best") == 0.5
+    metrics = {f"test/{k}": v for k, v in metrics.items()} | {"val/accuracy_best": 0.5}
+    assert optimized_value(metrics, "val/accuracy_best") == 0.5
     with pytest.raises(ConfigError, match=r"optimized_metric=val/accuracy is not a metric .*test/accuracy"):
         optimized_value(metrics, "val/accuracy")
 

@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import lightning as L
 from matplotlib.figure import Figure
@@ -18,20 +18,25 @@ from torch.utils.data import Subset
 from fgclass.data.datamodule import ImageClassificationDataModule
 from fgclass.errors import ConfigError
 from fgclass.evaluation import plots, result_files
-from fgclass.evaluation.gradcam import GRADCAM_DIR, write_gradcam
-from fgclass.evaluation.metrics import Results, predict_results
-from fgclass.evaluation.noise import noise_robustness
+from fgclass.evaluation.gradcam import write_gradcam
+from fgclass.evaluation.noise import noise_robustness, predict_results
 from fgclass.evaluation.tensorboard import add_image, add_scalars, add_text, read_history
-
-if TYPE_CHECKING:  # the Classifier imports fgclass.evaluation.metrics
-    from fgclass.models.classifier import Classifier
+from fgclass.metrics import Results
+from fgclass.run_files import (
+    CLASSIFICATION_REPORT,
+    CONFUSION_FILE,
+    GRADCAM_DIR,
+    METRICS_FILE,
+    NOISE_FILE,
+    PREDICTIONS_FILE,
+)
 
 log = logging.getLogger(__name__)
 
 
 def evaluate(
     trainer: L.Trainer,
-    model: Classifier,
+    model: L.LightningModule,
     datamodule: ImageClassificationDataModule,
     output_dir: str | Path,
     ckpt_path: str | None = None,
@@ -74,12 +79,12 @@ def evaluate(
         _write_reports(trainer, out, datamodule, results, summary, top_k)
         if noise:
             add_scalars(trainer, {f"test/{k}": v for k, v in summary.items() if k.startswith("noise_")})
-            result_files.write_noise_csv(out / result_files.NOISE_FILE, noise)
+            result_files.write_noise_csv(out / NOISE_FILE, noise)
         if figures:
             _write_figures(trainer, out, datamodule.class_names, results, noise, history_dir)
         if gradcam and gradcam.get("enabled"):
             _write_gradcam(trainer, out, model, datamodule, results, gradcam)
-        result_files.write_metrics(out / result_files.METRICS_FILE, summary)
+        result_files.write_metrics(out / METRICS_FILE, summary)
         log.info(
             "Test accuracy %.4f, macro F1 %.4f; reports in %s", summary["accuracy"], summary["f1_macro"], out
         )
@@ -100,17 +105,17 @@ def _write_reports(
     per_class, matrix = results.per_class, results.confusion
     rows = result_files.classification_rows(per_class, names, summary)
     result_files.write_classification_report(out, rows)
-    result_files.write_confusion_csv(out / "confusion_matrix.csv", matrix, names)
+    result_files.write_confusion_csv(out / CONFUSION_FILE, matrix, names)
     paths = datamodule.datasets["test"].paths
     result_files.write_predictions(
-        out / "predictions.csv",
+        out / PREDICTIONS_FILE,
         [paths[i] for i in results.index.tolist()],
         results.logits,
         results.targets,
         names,
         top_k,
     )
-    add_text(trainer, "test/classification_report", (out / "classification_report.md").read_text())
+    add_text(trainer, "test/classification_report", (out / f"{CLASSIFICATION_REPORT}.md").read_text())
 
 
 def _write_figures(
@@ -137,7 +142,7 @@ def _write_figures(
 def _write_gradcam(
     trainer: L.Trainer,
     out: Path,
-    model: Classifier,
+    model: L.LightningModule,
     datamodule: ImageClassificationDataModule,
     results: Results,
     options: Mapping[str, Any],

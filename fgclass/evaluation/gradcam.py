@@ -12,7 +12,6 @@ import csv
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -23,16 +22,13 @@ from pytorch_grad_cam.utils.image import show_cam_on_image
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch.utils.data import Dataset
 
-from fgclass.config import slug
 from fgclass.errors import ConfigError
 from fgclass.evaluation import plots
-from fgclass.evaluation.metrics import Results
-
-if TYPE_CHECKING:  # the Classifier imports fgclass.evaluation.metrics
-    from fgclass.models.classifier import Classifier
+from fgclass.metrics import Results
+from fgclass.run_files import GRADCAM_DIR
+from fgclass.text import slug
 
 log = logging.getLogger(__name__)
-GRADCAM_DIR = "gradcam"
 
 
 @contextlib.contextmanager
@@ -49,8 +45,9 @@ def _gradients_everywhere(model: torch.nn.Module) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
-def gradcam_maps(model: Classifier, images: torch.Tensor, classes: Sequence[int]) -> np.ndarray:
-    """Heatmaps ``(N, H, W)`` in [0, 1] explaining ``classes`` for ``uint8`` images ``(N, 3, H, W)``."""
+def gradcam_maps(model: torch.nn.Module, images: torch.Tensor, classes: Sequence[int]) -> np.ndarray:
+    """Heatmaps ``(N, H, W)`` in [0, 1] explaining ``classes`` for ``uint8`` images ``(N, 3, H, W)``;
+    ``model`` is a classifier with a ``backbone`` and the name of its ``cam_layer``."""
     if not model.cam_layer:
         raise ConfigError(
             f"Grad-CAM needs a convolutional backbone; {model.hparams.backbone} has no feature map."
@@ -91,7 +88,7 @@ def pick_examples(results: Results, num_mistakes: int, num_correct: int, seed: i
 
 def write_gradcam(
     out: Path,
-    model: Classifier,
+    model: torch.nn.Module,
     dataset: Dataset,
     results: Results,
     class_names: Sequence[str],

@@ -14,7 +14,12 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from fgclass.evaluation.metrics import predict_results
+from fgclass.metrics import Results, compute_results, gather_outputs
+
+
+def predict_results(trainer: L.Trainer, model: L.LightningModule, loader: DataLoader) -> Results:
+    """``trainer.predict`` over ``loader``, gathered from every rank, then every test metric."""
+    return compute_results(gather_outputs(trainer, trainer.predict(model, dataloaders=loader)))
 
 
 class NoisyDataset(Dataset):

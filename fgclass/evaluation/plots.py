@@ -51,16 +51,16 @@ def confusion_figure(matrix: np.ndarray, class_names: Sequence[str]) -> Figure:
 
 
 def curves_figure(history: dict[str, list[float]]) -> Figure:
-    """Loss and accuracy per epoch for train and val (keys like ``train/loss``, ``val/acc``)."""
+    """Loss and accuracy per epoch for train and val (keys like ``train/loss``, ``val/accuracy``)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
-    for ax, metric in zip(axes, ("loss", "acc")):
+    for ax, metric in zip(axes, ("loss", "accuracy")):
         for split in ("train", "val"):
             values = history.get(f"{split}/{metric}", [])
             if values:
                 ax.plot(range(1, len(values) + 1), values, marker="o", label=split)
         ax.set_xlabel("Epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel("Accuracy" if metric == "acc" else "Loss")
+        ax.set_ylabel(metric.capitalize())
         ax.grid(alpha=0.3)
         ax.legend()
     return fig

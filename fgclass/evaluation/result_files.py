@@ -9,11 +9,9 @@ from pathlib import Path
 
 import torch
 
-from fgclass.evaluation.metrics import PerClass
+from fgclass.metrics import PerClass
+from fgclass.run_files import CLASSIFICATION_REPORT
 from fgclass.text import markdown_table
-
-METRICS_FILE = "metrics.json"
-NOISE_FILE = "noise_robustness.csv"
 
 
 def write_metrics(path: Path, metrics: dict[str, float]) -> None:
@@ -55,7 +53,7 @@ def classification_rows(
 
 def write_classification_report(directory: Path, rows: list[dict]) -> None:
     """``classification_report.csv`` and a Markdown table ``classification_report.md``."""
-    with (directory / "classification_report.csv").open("w", newline="") as handle:
+    with (directory / f"{CLASSIFICATION_REPORT}.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["class", "precision", "recall", "f1", "support"])
         writer.writeheader()
         writer.writerows(rows)
@@ -68,7 +66,7 @@ def write_classification_report(directory: Path, rows: list[dict]) -> None:
         ([r["class"], cell(r["precision"]), cell(r["recall"]), cell(r["f1"]), r["support"]] for r in rows),
         align=["left", "right", "right", "right", "right"],
     )
-    (directory / "classification_report.md").write_text("\n".join(lines) + "\n")
+    (directory / f"{CLASSIFICATION_REPORT}.md").write_text("\n".join(lines) + "\n")
 
 
 def write_confusion_csv(path: Path, matrix: torch.Tensor, class_names: Sequence[str]) -> None:

@@ -12,13 +12,15 @@ import numpy as np
 from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
 
-# logged tag -> name in the history: epoch-level training values, per-epoch validation values
+from fgclass.metrics import ACCURACY, LOSS
+
 logging.getLogger("tensorboard").setLevel(logging.WARNING)  # its reader logs every file it opens
+# logged tag -> name in the history: epoch-level training values, per-epoch validation values
 CURVE_TAGS = {
-    "train/loss_epoch": "train/loss",
-    "train/acc": "train/acc",
-    "val/loss": "val/loss",
-    "val/acc": "val/acc",
+    f"train/{LOSS}_epoch": f"train/{LOSS}",
+    f"train/{ACCURACY}": f"train/{ACCURACY}",
+    f"val/{LOSS}": f"val/{LOSS}",
+    f"val/{ACCURACY}": f"val/{ACCURACY}",
 }
 
 

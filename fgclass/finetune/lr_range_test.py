@@ -10,9 +10,9 @@ from lightning.pytorch.tuner import Tuner
 
 from fgclass.evaluation import plots
 from fgclass.models.classifier import Classifier
+from fgclass.run_files import LR_FIND_PLOT
 
 log = logging.getLogger(__name__)
-PLOT_FILE = "lr_find.png"
 
 
 def find_lr(
@@ -45,9 +45,9 @@ def find_lr(
     if finder is None:
         return None
     suggestion = finder.suggestion()
-    plots.save(finder.plot(suggest=suggestion is not None), Path(output_dir) / PLOT_FILE)
+    plots.save(finder.plot(suggest=suggestion is not None), Path(output_dir) / LR_FIND_PLOT)
     if suggestion is None:
         log.warning("The learning-rate range test found no clear slope; keeping lr %g", model.lr)
     else:
-        log.info("Learning-rate range test: lr %g (plot: %s)", suggestion, Path(output_dir) / PLOT_FILE)
+        log.info("Learning-rate range test: lr %g (plot: %s)", suggestion, Path(output_dir) / LR_FIND_PLOT)
     return suggestion

@@ -10,16 +10,19 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
-from torchmetrics import MaxMetric, MetricCollection
-from torchmetrics.classification import (
-    MulticlassAccuracy,
-    MulticlassF1Score,
-    MulticlassPrecision,
-    MulticlassRecall,
-)
+from torchmetrics import MaxMetric
 
 from fgclass.errors import ConfigError
-from fgclass.evaluation.metrics import Outputs, Results, compute_results, gather_outputs
+from fgclass.metrics import (
+    ACCURACY,
+    BEST_VAL_ACCURACY,
+    LOSS,
+    Outputs,
+    Results,
+    classification_metrics,
+    compute_results,
+    gather_outputs,
+)
 from fgclass.models.backbones import create_backbone
 from fgclass.models.heads import build_head
 from fgclass.models.mixing import BatchMixing
@@ -48,18 +51,6 @@ def normalize(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> to
     """``uint8`` 0-255 or float [0, 1] images, ``(N, 3, H, W)``, to ``(x - mean) / std`` in float."""
     x = images.float() / 255 if images.dtype == torch.uint8 else images.float()
     return (x - mean) / std
-
-
-def _eval_metrics(num_classes: int, prefix: str) -> MetricCollection:
-    return MetricCollection(
-        {
-            "acc": MulticlassAccuracy(num_classes, average="micro"),
-            "precision": MulticlassPrecision(num_classes, average="macro"),
-            "recall": MulticlassRecall(num_classes, average="macro"),
-            "f1": MulticlassF1Score(num_classes, average="macro"),
-        },
-        prefix=prefix,
-    )
 
 
 class Classifier(L.LightningModule):
@@ -134,9 +125,9 @@ class Classifier(L.LightningModule):
         self.hparams.std = list(std or net.std)
         self.register_buffer("mean", torch.tensor(self.hparams.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(self.hparams.std).view(1, 3, 1, 1), persistent=False)
-        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.val_metrics = _eval_metrics(num_classes, "val/")
-        self.val_acc_best = MaxMetric()  # what sweepers optimise: the best epoch, not the last one
+        self.train_metrics = classification_metrics(num_classes, (ACCURACY,), prefix="train/")
+        self.val_metrics = classification_metrics(num_classes, prefix="val/")
+        self.val_acc_best = MaxMetric()  # logged as BEST_VAL_ACCURACY
         self.val_acc_best.persistent(True)  # a resumed run remembers the best before it
         self.frozen_stages: set[str] = set()
         self.keep_frozen_in_optimizer = False
@@ -184,23 +175,23 @@ class Classifier(L.LightningModule):
             x, target = self.mixing(x, y)
         logits = self(x)
         loss = self.criterion(logits, target)
-        self.train_acc(logits, y)  # against the original labels
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
-        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
+        self.train_metrics(logits, y)  # against the original labels
+        self.log(f"train/{LOSS}", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
+        self.log_dict(self.train_metrics, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
     def validation_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> None:
         x, y = batch[0], batch[1]
         logits = self(x)
-        self.log("val/loss", self.criterion(logits, y), prog_bar=True, sync_dist=True)
+        self.log(f"val/{LOSS}", self.criterion(logits, y), prog_bar=True, sync_dist=True)
         self.val_metrics(logits, y)
         self.log_dict(self.val_metrics, prog_bar=True)
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:  # a few batches of an untrained model: not an epoch
             return
-        self.val_acc_best(self.val_metrics["acc"].compute())
-        self.log("val/acc_best", self.val_acc_best.compute())
+        self.val_acc_best(self.val_metrics[ACCURACY].compute())
+        self.log(BEST_VAL_ACCURACY, self.val_acc_best.compute())
 
     def on_test_epoch_start(self) -> None:
         self.test_outputs = []

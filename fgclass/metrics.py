@@ -1,25 +1,28 @@
-"""Test metrics: one torchmetrics ``MetricCollection`` over the outputs of every rank.
+"""Metric definitions shared by training, validation and test: one factory, one set of names.
 
-Precision of a class counts its predictions, recall its true samples; a class with no
-predictions has precision 0, a class with no samples recall 0. Macro averages weigh each class
+Names are those of the study's tables: ``accuracy``, ``precision_macro``, ``recall_macro``,
+``f1_macro`` (also ``*_weighted`` and ``*_per_class`` in test reports) and ``loss``, logged as
+``train/<name>``, ``val/<name>`` and ``test/<name>``; the best validation accuracy so far is
+``val/accuracy_best``. Precision of a class counts its predictions, recall its true samples; a class
+with no predictions has precision 0, one with no samples recall 0. Macro averages weigh each class
 present in the targets or predictions equally, weighted averages by support (as scikit-learn).
 
-Under DDP each rank sees part of the split, and Lightning's ``DistributedSampler`` pads the parts
-to equal length by repeating samples. :func:`gather_outputs` therefore joins the ranks' outputs
-and keeps each sample once (by its dataset index) before anything is computed, so every rank
-holds the exact results of the whole split.
+Under DDP each rank sees part of a split, and Lightning's ``DistributedSampler`` pads the parts to
+equal length by repeating up to ``world_size - 1`` samples. Test metrics are exact:
+:func:`gather_outputs` joins the ranks' outputs and keeps each sample once (by its dataset index)
+before anything is computed. Validation metrics are synced by torchmetrics every epoch and count
+the padded repeats, so with N GPUs a validation score may include up to N - 1 samples twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
-from torchmetrics import MetricCollection
+from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
     MulticlassConfusionMatrix,
@@ -28,23 +31,38 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
+ACCURACY, LOSS = "accuracy", "loss"
+BEST_VAL_ACCURACY = "val/accuracy_best"  # what sweepers optimise: the best epoch, not the last one
+SUMMARY = (ACCURACY, "precision_macro", "recall_macro", "f1_macro")  # validation logs these
+REPORT = (  # a test report: the summary, weighted and per-class values, the confusion matrix
+    *SUMMARY,
+    *(f"{m}_{a}" for a in ("weighted", "per_class") for m in ("precision", "recall", "f1")),
+    "confusion_matrix",
+)
+_BY_AVERAGE = {"precision": MulticlassPrecision, "recall": MulticlassRecall, "f1": MulticlassF1Score}
+
 Outputs = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # logits, targets, dataset indices
 
 
-def classification_metrics(num_classes: int) -> MetricCollection:
-    """Accuracy; precision, recall and F1 macro, weighted and per class; the confusion matrix.
+def _metric(name: str, num_classes: int, sync_on_compute: bool) -> Metric:
+    if name == ACCURACY:
+        return MulticlassAccuracy(num_classes, average="micro", sync_on_compute=sync_on_compute)
+    if name == "confusion_matrix":
+        return MulticlassConfusionMatrix(num_classes, sync_on_compute=sync_on_compute)
+    kind, _, average = name.partition("_")
+    average = "none" if average == "per_class" else average
+    return _BY_AVERAGE[kind](num_classes, average=average, sync_on_compute=sync_on_compute)
 
-    Fed with outputs already gathered from every rank, so no metric syncs again on ``compute``.
+
+def classification_metrics(
+    num_classes: int, names: Sequence[str] = SUMMARY, prefix: str = "", sync_on_compute: bool = True
+) -> MetricCollection:
+    """The metrics ``names`` (from :data:`REPORT`) as one collection, keyed ``prefix + name``.
+
+    ``sync_on_compute=False`` for outputs already gathered from every rank (test reports).
     """
-    options = {"sync_on_compute": False}
-    metrics = {"accuracy": MulticlassAccuracy(num_classes, average="micro", **options)}
-    for average in ("macro", "weighted", "none"):
-        name = "per_class" if average == "none" else average
-        metrics[f"precision_{name}"] = MulticlassPrecision(num_classes, average=average, **options)
-        metrics[f"recall_{name}"] = MulticlassRecall(num_classes, average=average, **options)
-        metrics[f"f1_{name}"] = MulticlassF1Score(num_classes, average=average, **options)
-    metrics["confusion_matrix"] = MulticlassConfusionMatrix(num_classes, **options)
-    return MetricCollection(metrics)
+    metrics = {name: _metric(name, num_classes, sync_on_compute) for name in names}
+    return MetricCollection(metrics, prefix=prefix or None)
 
 
 @dataclass(frozen=True)
@@ -78,9 +96,9 @@ def compute_results(
 ) -> Results:
     """Every test metric of ``outputs`` (gathered and de-duplicated), from one metric collection."""
     logits, targets, index = outputs
-    values = classification_metrics(logits.shape[1])(logits, targets)
+    values = classification_metrics(logits.shape[1], REPORT, sync_on_compute=False)(logits, targets)
     summary = {k: float(v) for k, v in values.items() if v.ndim == 0}
-    summary["loss"] = float(loss(logits.float(), targets))
+    summary[LOSS] = float(loss(logits.float(), targets))
     summary["num_samples"] = len(targets)
     confusion = values["confusion_matrix"]
     per_class = PerClass(
@@ -104,8 +122,3 @@ def gather_outputs(trainer: L.Trainer | None, batches: Sequence[Outputs]) -> Out
     first[1:] = index[1:] != index[:-1]
     order = order[first]
     return logits[order], targets[order], index[first]
-
-
-def predict_results(trainer: L.Trainer, model: L.LightningModule, loader: Any) -> Results:
-    """``trainer.predict`` over ``loader``, gathered from every rank, then every test metric."""
-    return compute_results(gather_outputs(trainer, trainer.predict(model, dataloaders=loader)))
