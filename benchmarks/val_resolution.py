@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from fgclass.inference.runs import run_datamodule, run_folder
-from fgclass.models.checkpoint import load_classifier
+from fgclass.models.loading import load_classifier
 
 
 def val_accuracy(ckpt: Path, image_size: int, resize_size: int) -> float:

@@ -20,7 +20,7 @@ from fgclass.app import instantiate_dict, run_task
 from fgclass.errors import CheckpointError
 from fgclass.evaluation import evaluate
 from fgclass.inference.runs import run_datamodule, run_folder
-from fgclass.models.checkpoint import load_classifier
+from fgclass.models.loading import load_classifier
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from fgclass.errors import ConfigError, DataError
 from fgclass.inference.exporters import export
 from fgclass.inference.inputs import find_inputs, read_image
 from fgclass.inference.runs import run_datamodule, run_folder
-from fgclass.models.checkpoint import input_size, load_classifier
+from fgclass.models.loading import input_size, load_classifier
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from fgclass.evaluation.tensorboard import log_hparams, tensorboard_logger
 from fgclass.finetune.feature_cache import FeatureDataModule
 from fgclass.finetune.lr_range_test import find_lr
 from fgclass.finetune.strategy import frozen_throughout
-from fgclass.models.pretrained import ensure_available
+from fgclass.models.backbones import ensure_available
 
 log = logging.getLogger(__name__)
 

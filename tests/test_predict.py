@@ -14,7 +14,7 @@ from fgclass.config import CONF_DIR, compose_config
 from fgclass.data.transforms import eval_transform
 from fgclass.errors import CheckpointError, ConfigError, DataError
 from fgclass.inference.inputs import PredictDataset, find_inputs
-from fgclass.models.checkpoint import load_classifier
+from fgclass.models.loading import load_classifier
 from fgclass.predict import main as predict_main
 from fgclass.predict import predict
 

@@ -20,10 +20,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from fgclass.errors import FgclassError
-from fgclass.models.classifier import Classifier, normalize
+from fgclass.models.classifier import Classifier
 
 FORMATS = {"onnx": "model.onnx", "torchscript": "model.pt", "exported_program": "model.pt2"}
 INPUT_NAME, OUTPUT_NAME = "images", "logits"
@@ -31,21 +30,6 @@ INPUT_NAME, OUTPUT_NAME = "images", "logits"
 
 class ExportError(FgclassError):
     """An exported model is missing, cannot be built, or disagrees with the PyTorch model."""
-
-
-class InferenceModel(nn.Module):
-    """``uint8`` RGB images ``(N, 3, H, W)`` to logits: the classifier's normalisation, backbone and
-    head as a plain ``nn.Module`` (no Lightning), which is what exporters trace."""
-
-    def __init__(self, classifier: Classifier) -> None:
-        super().__init__()
-        self.backbone = classifier.backbone
-        self.head = classifier.head
-        self.register_buffer("mean", classifier.mean.detach().clone())
-        self.register_buffer("std", classifier.std.detach().clone())
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(normalize(images, self.mean, self.std)))
 
 
 @dataclass(frozen=True)
@@ -63,12 +47,12 @@ class Parity:
         return self.top1_agreement == 1.0 and self.max_abs_diff <= self.tolerance
 
 
-def _batch_dim(dynamic_batch: bool) -> dict | None:
-    return {"images": {0: torch.export.Dim("batch", min=1)}} if dynamic_batch else None
+def _batch_dim(dynamic_batch: bool) -> tuple | None:
+    return ({0: torch.export.Dim("batch", min=1)},) if dynamic_batch else None
 
 
 def export_onnx(
-    model: InferenceModel, example: torch.Tensor, path: Path, dynamic_batch: bool, opset: int
+    model: Classifier, example: torch.Tensor, path: Path, dynamic_batch: bool, opset: int
 ) -> None:
     """Write ``model`` as one ONNX file (torch's dynamo-based exporter); batch size dynamic or
     ``len(example)``. The exporter's progress lines and optimiser log are kept quiet."""
@@ -90,7 +74,7 @@ def export_onnx(
 
 
 def export_program(
-    model: InferenceModel, example: torch.Tensor, path: Path, dynamic_batch: bool, opset: int
+    model: Classifier, example: torch.Tensor, path: Path, dynamic_batch: bool, opset: int
 ) -> None:
     """Write ``model`` as a ``torch.export`` program (``.pt2``, loads with ``torch.export.load``)."""
     program = torch.export.export(model, (example,), dynamic_shapes=_batch_dim(dynamic_batch))
@@ -100,13 +84,14 @@ def export_program(
 
 
 def export_torchscript(
-    model: InferenceModel, example: torch.Tensor, path: Path, dynamic_batch: bool, opset: int
+    model: Classifier, example: torch.Tensor, path: Path, dynamic_batch: bool, opset: int
 ) -> None:
-    """Write ``model`` as a traced TorchScript module (any batch size). PyTorch deprecates
+    """Write ``model`` as a TorchScript module traced by Lightning (any batch size). PyTorch deprecates
     TorchScript in favour of ``torch.export`` (``format=exported_program``); its warning is muted."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        torch.jit.save(torch.jit.trace(model, example), str(path))
+        warnings.simplefilter("ignore", DeprecationWarning)  # torchmetrics properties the tracer reads
+        torch.jit.save(model.to_torchscript(method="trace", example_inputs=example), str(path))
 
 
 def onnx_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
@@ -145,7 +130,7 @@ EXPORTERS = {
 
 
 def check_parity(
-    model: InferenceModel,
+    model: Classifier,
     run: Callable[[np.ndarray], np.ndarray],
     images: torch.Tensor,
     batch_sizes: list[int],
@@ -179,7 +164,7 @@ def export(
     if fmt not in EXPORTERS:
         raise ExportError(f"format='{fmt}' is not supported: use one of {', '.join(EXPORTERS)}.")
     exporter, runner = EXPORTERS[fmt]
-    model = InferenceModel(classifier).eval()
+    model = classifier.eval()
     out.mkdir(parents=True, exist_ok=True)
     path = out / FORMATS[fmt]
     try:

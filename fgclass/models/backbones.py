@@ -23,11 +23,12 @@ import torchvision
 from torch import nn
 
 from fgclass.errors import CheckpointError, ConfigError
-from fgclass.models.checkpoint import read_torch_file
+from fgclass.models.checkpoint import read_state_dict
 from fgclass.models.pretrained import (
     PACKAGED,
     TIMM_PREFIX,
-    ensure_available,
+    ensure_timm,
+    ensure_torchvision,
     is_path,
     packaged_state_dict,
     timm_model_name,
@@ -94,9 +95,19 @@ def _entry(name: str) -> _Entry:
     return _REGISTRY[name]
 
 
-def torchvision_name(name: str) -> str:
-    """torchvision's builder name of the registered backbone ``name``."""
-    return _entry(name).torchvision_name
+def ensure_available(backbone: str, weights: str | None) -> None:
+    """Make sure the pretrained weights ``backbone`` needs are on this machine (downloading them once
+    where allowed); otherwise raise :class:`ConfigError` saying which file is missing and what to do."""
+    if not weights or is_path(weights):
+        return
+    if backbone.startswith(TIMM_PREFIX):
+        arch = backbone.removeprefix(TIMM_PREFIX)
+        if weights == "DEFAULT" and arch in PACKAGED:
+            PACKAGED[arch].file()
+            return
+        ensure_timm(backbone, timm_model_name(arch, weights))
+    else:
+        ensure_torchvision(backbone, _entry(backbone).torchvision_name, weights)
 
 
 def _resnet_stages(model: nn.Module) -> dict[str, list[str]]:
@@ -144,22 +155,13 @@ def _vit_stages(model: nn.Module) -> dict[str, list[str]]:
     return stages
 
 
-def _extract_state_dict(loaded: Any, path: Path) -> dict[str, torch.Tensor]:
-    for key in ("state_dict", "model"):
-        if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
-            loaded = loaded[key]
-    if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
-        raise CheckpointError(f"{path} does not contain a state dict (a mapping of names to tensors).")
-    return {k.removeprefix("module."): v for k, v in loaded.items()}
-
-
 def load_weights_file(model: nn.Module, path: str | Path, classifier: str) -> None:
     """Load a local state-dict file into ``model``; the classifier's weights are ignored.
 
     Raises :class:`CheckpointError` listing missing, unexpected and mis-shaped keys.
     """
     path = Path(path).expanduser()
-    state = _extract_state_dict(read_torch_file(path, "model.weights", "weights file"), path)
+    state = read_state_dict(path, "model.weights")
     own = {k: v for k, v in model.state_dict().items() if not k.startswith(f"{classifier}.")}
     state = {k: v for k, v in state.items() if not k.startswith(f"{classifier}.")}
     missing = sorted(set(own) - set(state))
@@ -218,6 +220,7 @@ def _stage_roots(owners: list[str]) -> list[str]:
 
 def _create_timm(name: str, weights: str | None, **kwargs: Any) -> Backbone:
     import timm
+    from timm.data import resolve_model_data_config
 
     arch = name.removeprefix(TIMM_PREFIX)
     if not timm.is_model(arch):
@@ -229,7 +232,8 @@ def _create_timm(name: str, weights: str | None, **kwargs: Any) -> Backbone:
     from_hub = bool(weights) and not packaged and not is_path(weights)
     model_name = timm_model_name(arch, weights) if from_hub else arch
     model = timm.create_model(model_name, pretrained=from_hub, **kwargs)
-    mean, std = tuple(model.pretrained_cfg["mean"]), tuple(model.pretrained_cfg["std"])
+    data_config = resolve_model_data_config(model)  # timm's own reading of the pretrained config
+    mean, std = tuple(data_config["mean"]), tuple(data_config["std"])
     if packaged:
         model.load_state_dict(packaged_state_dict(arch, model.state_dict()))
         mean, std = PACKAGED[arch].mean, PACKAGED[arch].std

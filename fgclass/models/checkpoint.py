@@ -1,17 +1,14 @@
-"""Read PyTorch files safely: fgclass checkpoints (which carry their weights, class names and
-preprocessing) and weight files, with a message naming the setting when a file does not fit."""
+"""Read PyTorch files safely (``weights_only=True``): checkpoints, and weight files as state dicts,
+with a message naming the setting when a file is missing or unreadable."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-from fgclass.errors import CheckpointError, ConfigError
-
-if TYPE_CHECKING:  # the Classifier's backbones read weight files through this module
-    from fgclass.models.classifier import Classifier
+from fgclass.errors import CheckpointError
 
 
 def read_torch_file(path: str | Path, key: str, what: str = "PyTorch checkpoint") -> Any:
@@ -26,37 +23,18 @@ def read_torch_file(path: str | Path, key: str, what: str = "PyTorch checkpoint"
         raise CheckpointError(f"{key}: '{path}' is not a readable {what} ({exc}).") from exc
 
 
-def load_classifier(ckpt_path: str | Path | None, key: str = "ckpt_path") -> Classifier:
-    """Load an fgclass checkpoint on the CPU, in eval mode, or explain why the file is not one.
+def read_state_dict(path: str | Path, key: str) -> dict[str, torch.Tensor]:
+    """The state dict in a weights file (``.pth``/``.pt``/``.bin``/``.safetensors``, bare or under
+    ``state_dict``/``model``, DDP and ``torch.compile`` prefixes removed), read by timm's loader."""
+    from timm.models import load_state_dict
 
-    ``key`` names the setting the path came from, for the error message.
-    """
-    from fgclass.models.classifier import Classifier
-
-    if not ckpt_path:
-        raise CheckpointError(
-            f"{key} is not set: pass {key}=outputs/runs/<run>/checkpoints/<file>.ckpt "
-            "(a checkpoint written by python -m fgclass.train)."
-        )
-    checkpoint = read_torch_file(ckpt_path, key)
-    hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
-    if not hparams or "class_names" not in hparams or "state_dict" not in checkpoint:
-        raise CheckpointError(
-            f"{key}: '{Path(ckpt_path).expanduser()}' is not an fgclass checkpoint (no Classifier "
-            "hyper-parameters). Use a .ckpt from an fgclass run's checkpoints/ folder."
-        )
-    return Classifier.load_from_checkpoint(Path(ckpt_path).expanduser(), map_location="cpu").eval()
-
-
-def input_size(
-    model: Classifier, image_size: int | None = None, resize_size: int | None = None
-) -> tuple[int, int]:
-    """``(image_size, resize_size)`` of the eval preprocessing: given values, else the checkpoint's."""
-    image_size = image_size or model.hparams.get("image_size")
-    resize_size = resize_size or model.hparams.get("resize_size")
-    if not image_size or not resize_size:
-        raise ConfigError(
-            "The checkpoint does not record its input size (it predates fgclass storing it): pass the "
-            "run's data.image_size and data.resize_size as image_size=224 resize_size=256."
-        )
-    return int(image_size), int(resize_size)
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"{key}: '{path}' not found.")
+    try:
+        state = load_state_dict(str(path), use_ema=False)
+    except Exception as exc:
+        raise CheckpointError(f"{key}: '{path}' is not a readable weights file ({exc}).") from exc
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path} does not contain a state dict (a mapping of names to tensors).")
+    return state

