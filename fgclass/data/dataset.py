@@ -7,21 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import albumentations as A
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from fgclass.data.images import load_rgb
 from fgclass.data.transforms import reseed
-from fgclass.errors import DataError
-
-
-def load_rgb(path: str | Path) -> np.ndarray:
-    """Decode an image file to an RGB ``uint8`` array of shape (H, W, 3)."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DataError(f"Cannot read image '{path}': file missing or not a decodable image.")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 class ImageDataset(Dataset):

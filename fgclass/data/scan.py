@@ -8,7 +8,6 @@ image once however many runs it starts.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
@@ -19,9 +18,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from scipy.fft import dctn
 
+from fgclass.data.images import ImageError, decode_fully, read_file
 from fgclass.files import atomic_write
 
 HASH_SIZE = 16  # 16 x 16 low DCT frequencies -> 256-bit hash
@@ -119,18 +119,19 @@ class ImageRecord:
 
 
 def scan_file(path: str | Path) -> ImageRecord:
-    """Decode ``path`` completely and describe it; never raises for a bad image file."""
+    """Decode ``path`` completely and describe it; never raises for a bad image file.
+
+    Decoded with PIL, not OpenCV as training reads it: the hashes (and the caches and splits made
+    from them) are defined on PIL's decode and grayscale conversion.
+    """
     try:
-        data = Path(path).read_bytes()
-        digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()  # full decode: raises on truncated or corrupt data
-            hashes = image_hashes(image).astype(">u8").tobytes().hex()
-            return ImageRecord(image.width, image.height, digest, hashes)
-    except UnidentifiedImageError:
-        return ImageRecord(0, 0, "", "", "not an image in a format PIL reads (empty, or another file type)")
-    except Exception as exc:  # PIL raises many exception types for corrupt files
-        return ImageRecord(0, 0, "", "", f"{type(exc).__name__}: {exc}")
+        data = read_file(path)
+        image = decode_fully(path, data)
+    except ImageError as exc:
+        return ImageRecord(0, 0, "", "", exc.reason)
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    hashes = image_hashes(image).astype(">u8").tobytes().hex()
+    return ImageRecord(image.width, image.height, digest, hashes)
 
 
 @dataclass

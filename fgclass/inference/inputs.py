@@ -4,17 +4,15 @@ is read, so broken ones are reported with a reason instead of stopping the run."
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Sequence
 from pathlib import Path
 
 import albumentations as A
-import cv2
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
+from fgclass.data.images import ImageError, load_rgb
 from fgclass.data.sources import IMAGE_EXTENSIONS
 from fgclass.errors import DataError
 
@@ -69,30 +67,15 @@ def _csv_paths(path: Path) -> list[Path]:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """Decode an image file to RGB ``uint8`` (H, W, 3), or raise :class:`DataError` saying why it cannot be.
+    """Decode an image file to RGB ``uint8`` (H, W, 3), or raise :class:`~fgclass.data.images.ImageError`
+    whose ``reason`` says why it cannot be.
 
     The file is decoded completely first, so truncated files are caught (OpenCV alone would return
     their readable part); the pixels come from OpenCV, as in training.
     """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"unreadable file ({exc.strerror or exc})") from exc
-    if not data:
-        raise DataError("empty file (0 bytes)")
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
-        raise DataError(f"not an image file (extension '{path.suffix}')")
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-    except UnidentifiedImageError as exc:
-        raise DataError("not an image (no image format recognised)") from exc
-    except Exception as exc:  # PIL raises many exception types for corrupt data
-        raise DataError(f"corrupt or truncated image ({type(exc).__name__}: {exc})") from exc
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DataError("image format OpenCV cannot decode")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        raise ImageError(path, f"not an image file (extension '{path.suffix}')")
+    return load_rgb(path, verify=True)
 
 
 class PredictDataset(Dataset):
@@ -110,6 +93,6 @@ class PredictDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int, str]:
         try:
             image = read_image(self.paths[index])
-        except DataError as exc:
-            return self.blank, index, str(exc)
+        except ImageError as exc:
+            return self.blank, index, exc.reason
         return self.transform(image=image)["image"], index, ""
