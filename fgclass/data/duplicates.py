@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from fgclass.data.scan import DIHEDRAL, save_cache
 
@@ -55,24 +57,16 @@ def near_duplicate_pairs(hashes: np.ndarray, threshold: int) -> Iterator[tuple[i
                 yield i, j, int(dist[a, b])
 
 
-def group_ids(n: int, pairs: Iterator[tuple[int, int, int]] | list[tuple[int, int, int]]) -> np.ndarray:
+def group_ids(n: int, pairs: Iterable[tuple[int, int, int]]) -> np.ndarray:
     """Connected components of the pair graph: ``ids[i] == ids[j]`` iff linked by a chain of pairs.
 
     Ids are the smallest member index of each group, so they are stable for a fixed input order.
     """
-    parent = np.arange(n)
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for i, j, _ in pairs:
-        ri, rj = find(i), find(j)
-        if ri != rj:
-            parent[max(ri, rj)] = min(ri, rj)
-    return np.array([find(i) for i in range(n)])
+    edges = np.array([(i, j) for i, j, _ in pairs], dtype=np.int64).reshape(-1, 2)
+    graph = coo_matrix((np.ones(len(edges), dtype=bool), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    _, component = connected_components(graph, directed=False)
+    _, first = np.unique(component, return_index=True)  # each component's smallest member
+    return first[component]
 
 
 def join_groups(groups: np.ndarray, pairs: list[tuple[int, int, int]]) -> np.ndarray:
