@@ -37,7 +37,7 @@ from benchmarks.common import (
     verdict,
 )
 from fgclass.config import compose_config
-from fgclass.data.datamodule import default_num_workers
+from fgclass.data.loaders import default_num_workers
 from fgclass.finetune import Finetuning
 
 EXPERIMENTS = {"fish": "fish_head_only", "butterfly": "butterfly_head_only"}

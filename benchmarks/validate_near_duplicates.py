@@ -30,6 +30,7 @@ from fgclass.data.scan import ScanResult, scan_images
 from fgclass.data.sources import LabelledImages, find_butterfly_images, find_fish_images
 from fgclass.data.splits import SplitConfig, assign_splits
 from fgclass.errors import DataError
+from fgclass.models.features import packaged_lite0_features
 
 _SIDE = 64
 _Y, _X = np.mgrid[:_SIDE, :_SIDE] - (_SIDE - 1) / 2
@@ -149,7 +150,8 @@ def embedding_judge(
 ) -> None:
     """Pairs, false matches and the judge's leak after grouping by hashes (40 bits) + embeddings."""
     n, same_class = len(labels), labels[:, None] == labels[None, :]
-    embeddings = image_embeddings(images.root, images.paths, [r.digest for r in scan.records], args.cache_dir)
+    digests, features = [r.digest for r in scan.records], packaged_lite0_features()
+    embeddings = image_embeddings(images.root, images.paths, digests, features, args.cache_dir)
     similarity = embeddings @ embeddings.T
     np.fill_diagonal(similarity, -1)
     print(

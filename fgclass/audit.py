@@ -19,8 +19,9 @@ from omegaconf import DictConfig
 
 import fgclass.config  # noqa: F401  (registers the fgclass.* config resolvers)
 from fgclass.app import run_task
-from fgclass.data.dataset_audit import AuditOptions, DatasetAudit, audit_dataset, to_markdown, write_audit
-from fgclass.data.scan import cache_file_for, scan_images
+from fgclass.data.audit_findings import AuditOptions, DatasetAudit, audit_dataset
+from fgclass.data.audit_report import to_markdown, write_audit
+from fgclass.data.split_pipeline import scan_dataset
 from fgclass.data.splits import SplitTable
 
 log = logging.getLogger(__name__)
@@ -28,21 +29,20 @@ log = logging.getLogger(__name__)
 
 def audit(cfg: DictConfig) -> DatasetAudit:
     """Audit the dataset of ``cfg.data``; writes the report into ``cfg.paths.output_dir``."""
-    datamodule = instantiate(cfg.data)
-    images = datamodule.find_images()
-    cache = cache_file_for(datamodule.cache_dir, images.root) if datamodule.cache_dir else None
-    scan = scan_images(images.root, images.paths, cache)
+    datamodule = instantiate(cfg.data)  # its layout, split settings, cache and feature extractor
+    images = datamodule.layout.find()
+    scan = scan_dataset(images, datamodule.cache_dir)
     table = SplitTable.read(cfg.audit.splits_file) if cfg.audit.splits_file else None
     options = AuditOptions(cfg.audit.threshold, cfg.audit.min_size, cfg.audit.imbalance_ratio)
     result = audit_dataset(
-        images.root,
-        images.labels,
+        images,
         scan,
         options,
         datamodule.split,
         datamodule.train_fraction,
         table,
         datamodule.cache_dir,
+        datamodule.embedder,
     )
     print(to_markdown(result))
     md, table_csv = write_audit(result, cfg.paths.output_dir)

@@ -19,12 +19,11 @@ import hydra
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
-from torch.utils.data import DataLoader
 
 import fgclass.config  # noqa: F401  (registers the fgclass.* config resolvers)
 from fgclass.app import run_task
 from fgclass.callbacks import progress_bar
-from fgclass.data.datamodule import default_num_workers
+from fgclass.data.loaders import make_loader
 from fgclass.data.transforms import eval_transform
 from fgclass.errors import ConfigError, DataError
 from fgclass.evaluation.result_files import write_predictions
@@ -47,8 +46,7 @@ def predict(cfg: DictConfig) -> dict[str, int]:
     if cfg.batch_size < 1:
         raise ConfigError(f"batch_size={cfg.batch_size}: use a positive number of images per batch.")
     dataset = PredictDataset(files, eval_transform(image_size, resize_size), image_size)
-    workers = default_num_workers() if cfg.num_workers is None else cfg.num_workers
-    loader = DataLoader(dataset, batch_size=cfg.batch_size, num_workers=workers)
+    loader = make_loader(dataset, cfg.batch_size, cfg.num_workers)
     trainer = instantiate(cfg.trainer, logger=False, callbacks=[progress_bar()])
     batches = trainer.predict(model, dataloaders=loader)
     logits = torch.cat([b[0] for b in batches])

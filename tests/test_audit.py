@@ -15,7 +15,7 @@ from hydra.utils import instantiate
 from fgclass.audit import audit
 from fgclass.audit import main as audit_main
 from fgclass.config import compose_config
-from fgclass.data.dataset_audit import AUDIT_CSV, AUDIT_MD
+from fgclass.data.audit_report import AUDIT_CSV, AUDIT_MD
 from fgclass.data.splits import SPLITS
 from fgclass.errors import DataError
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,18 +11,20 @@ import pytest
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from fgclass.data import ButterflyDataModule, FishDataModule, ImageFolderDataModule, SyntheticFishDataModule
-from fgclass.data.synthetic import write_image_folder
+from fgclass.data import ButterflyLayout, FishLayout, ImageClassificationDataModule, ImageFolderLayout
+from fgclass.data.splits import SplitTable
+from fgclass.data.synthetic import SyntheticFishLayout, write_image_folder
 from fgclass.errors import ConfigError
+from fgclass.inference.runs import run_datamodule
 
 DATA = {
-    "fish": FishDataModule,
-    "butterfly": ButterflyDataModule,
-    "image_folder": ImageFolderDataModule,
-    "synthetic": SyntheticFishDataModule,
+    "fish": FishLayout,
+    "butterfly": ButterflyLayout,
+    "image_folder": ImageFolderLayout,
+    "synthetic": SyntheticFishLayout,
 }
 AUGMENTS = ["none", "basic", "fish_paper", "butterfly_paper", "strong", "randaugment"]
 
@@ -55,7 +58,7 @@ def test_data_and_augment_options_compose_instantiate_and_load(
 ) -> None:
     cfg = train_config(*data_overrides(data), f"augment={augment}")
     module = instantiate(cfg.data)
-    assert type(module) is DATA[data]
+    assert type(module) is ImageClassificationDataModule and type(module.layout) is DATA[data]
     assert module.augmented == (augment != "none")
     module.prepare_data()
     module.setup("fit")
@@ -135,3 +138,61 @@ def test_image_folder_needs_a_root(train_config: Callable[..., DictConfig]) -> N
     cfg = train_config("data=image_folder")
     with pytest.raises(MissingMandatoryValue, match=r"data\.root"):
         instantiate(cfg.data)
+
+
+def test_layout_settings_are_data_keys(
+    train_config: Callable[..., DictConfig], butterfly_root: Path, tmp_path: Path
+) -> None:
+    root = Path(shutil.copytree(butterfly_root, tmp_path / "butterfly"))
+    (root / "Training_set.csv").rename(root / "labels.csv")
+    (root / "train").rename(root / "pictures")
+    cfg = train_config(
+        "data=butterfly", f"data.root={root}", "data.csv_file=labels.csv", "data.image_dir=pictures"
+    )
+    module = instantiate(cfg.data)
+    module.setup("fit")
+    assert module.layout == ButterflyLayout(root, csv_file="labels.csv", image_dir="pictures")
+    assert all(path.startswith("pictures/") for path in module.table.paths)
+    with pytest.raises(InstantiationException) as error:  # a setting of another layout
+        instantiate(train_config(f"data.root={root}", "+data.csv_file=labels.csv").data)
+    assert "data.csv_file: not a setting of the data module or of its layout FishLayout" in str(
+        error.value.__cause__
+    )
+
+
+def test_embedding_judge_without_a_feature_extractor_is_a_config_error(
+    train_config: Callable[..., DictConfig], folder_root: Path
+) -> None:
+    cfg = train_config(
+        "data=image_folder",
+        f"data.root={folder_root}",
+        "data.split.embedding_threshold=0.94",
+        "data.embedder=null",
+    )
+    with pytest.raises(ConfigError, match=r"data\.embedder is null"):
+        instantiate(cfg.data).prepare_data()
+
+
+@pytest.mark.parametrize(
+    ("data", "old_target"), [("butterfly", "ButterflyDataModule"), ("synthetic", "SyntheticFishDataModule")]
+)
+def test_a_run_folder_of_the_per_layout_data_modules_still_loads(
+    train_config: Callable[..., DictConfig], data_overrides, tmp_path: Path, data: str, old_target: str
+) -> None:
+    cfg = train_config(*data_overrides(data))
+    run = Path(cfg.paths.output_dir)
+    instantiate(cfg.data).prepare_data()  # the run's splits.csv
+    # run_config.yaml as fgclass wrote it before the layouts were injected: one class per layout,
+    # its settings (csv_file, photos_per_class, ...) beside the common ones, no embedder
+    old = OmegaConf.to_container(cfg.data, resolve=True)
+    del old["layout"], old["embedder"]
+    old["_target_"] = f"fgclass.data.{old_target}"
+    OmegaConf.save({"data": old}, run / "run_config.yaml")
+
+    module = run_datamodule(run, tmp_path / "eval")
+    assert (
+        type(module.layout) is DATA[data] and module.layout == instantiate(cfg.data).layout
+    )  # same settings
+    assert sorted(module.datasets["test"].paths) == sorted(
+        SplitTable.read(run / "splits.csv").select("test")[0]
+    )

@@ -15,11 +15,12 @@ import pytest
 import torch
 
 from fgclass.data import (
-    ButterflyDataModule,
-    FishDataModule,
+    ButterflyLayout,
+    FishLayout,
     ImageClassificationDataModule,
-    ImageFolderDataModule,
-    SyntheticFishDataModule,
+    ImageFolderLayout,
+    Layout,
+    SyntheticFishLayout,
 )
 from fgclass.data.splits import SPLITS, UNUSED
 from fgclass.data.synthetic import BUTTERFLY_CLASSES, FISH_CLASSES, write_fish_dataset
@@ -28,11 +29,11 @@ from fgclass.errors import ConfigError, DataError
 
 
 def make(
-    cls: type[ImageClassificationDataModule], root: Path, output_dir: Path | None = None, **options: Any
-):
-    """A small, single-process data module writing into ``output_dir``."""
+    layout: type[Layout], root: Path, output_dir: Path | None = None, **options: Any
+) -> ImageClassificationDataModule:
+    """A small, single-process data module on ``layout`` writing into ``output_dir``."""
     defaults = {"image_size": 32, "resize_size": 36, "batch_size": 8, "num_workers": 0}
-    return cls(root=root, output_dir=output_dir, **{**defaults, **options})
+    return ImageClassificationDataModule(root, layout, output_dir=output_dir, **{**defaults, **options})
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -47,15 +48,17 @@ def truncate(path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def fish_run(fish_root: Path, tmp_path_factory: pytest.TempPathFactory) -> FishDataModule:
+def fish_run(fish_root: Path, tmp_path_factory: pytest.TempPathFactory) -> ImageClassificationDataModule:
     """A fish module, set up, on the Kaggle layout (9 classes x 4 photos x 3 copies)."""
-    module = make(FishDataModule, fish_root, tmp_path_factory.mktemp("fish_run"))
+    module = make(FishLayout, fish_root, tmp_path_factory.mktemp("fish_run"))
     module.setup("fit")
     return module
 
 
 # --- splits.csv and the datasets built from it -----------------------------------------------
-def test_fish_splits_csv_lists_every_image_once(fish_run: FishDataModule, fish_root: Path) -> None:
+def test_fish_splits_csv_lists_every_image_once(
+    fish_run: ImageClassificationDataModule, fish_root: Path
+) -> None:
     rows = read_rows(fish_run.output_dir / "splits.csv")
     assert list(rows[0])[:3] == ["path", "label", "split"]
     on_disk = sorted(
@@ -70,7 +73,7 @@ def test_fish_splits_csv_lists_every_image_once(fish_run: FishDataModule, fish_r
     assert all(per_class[name, split] >= 1 for name in FISH_CLASSES for split in SPLITS)
 
 
-def test_copies_of_one_photo_land_in_one_split(fish_run: FishDataModule) -> None:
+def test_copies_of_one_photo_land_in_one_split(fish_run: ImageClassificationDataModule) -> None:
     # the synthetic writer saves each photo as 3 flipped/rotated copies, numbered consecutively
     photo_splits = defaultdict(set)
     for row in read_rows(fish_run.output_dir / "splits.csv"):
@@ -80,7 +83,7 @@ def test_copies_of_one_photo_land_in_one_split(fish_run: FishDataModule) -> None
     assert all(len(splits) == 1 for splits in photo_splits.values())
 
 
-def test_datasets_and_loaders_follow_splits_csv(fish_run: FishDataModule) -> None:
+def test_datasets_and_loaders_follow_splits_csv(fish_run: ImageClassificationDataModule) -> None:
     rows = read_rows(fish_run.output_dir / "splits.csv")
     assert fish_run.class_names == sorted(FISH_CLASSES) and fish_run.num_classes == 9
     for split in SPLITS:
@@ -111,7 +114,7 @@ def test_datasets_and_loaders_follow_splits_csv(fish_run: FishDataModule) -> Non
 
 
 def test_butterfly_module(butterfly_root: Path, tmp_path: Path) -> None:
-    module = make(ButterflyDataModule, butterfly_root, tmp_path)
+    module = make(ButterflyLayout, butterfly_root, tmp_path)
     module.setup()
     assert module.class_names == sorted(BUTTERFLY_CLASSES)
     rows = read_rows(tmp_path / "splits.csv")
@@ -128,12 +131,12 @@ def test_butterfly_module(butterfly_root: Path, tmp_path: Path) -> None:
 def test_synthetic_module_writes_its_dataset_once(tmp_path: Path) -> None:
     root = tmp_path / "synthetic_fish"
     options = {"photos_per_class": 3, "source_image_size": 24, "split": {"group_near_duplicates": False}}
-    first = make(SyntheticFishDataModule, root, tmp_path / "a", **options)
+    first = make(SyntheticFishLayout, root, tmp_path / "a", **options)
     first.setup()
     assert (root / "Fish_Dataset" / "Fish_Dataset" / "Trout" / "Trout GT").is_dir()
     assert first.class_names == sorted(FISH_CLASSES) and len(first.table.paths) == 9 * 3 * 3
     stamp = (root / "Fish_Dataset" / "Fish_Dataset" / "Trout" / "Trout" / "00001.png").stat().st_mtime_ns
-    make(SyntheticFishDataModule, root, tmp_path / "b", **options).setup()
+    make(SyntheticFishLayout, root, tmp_path / "b", **options).setup()
     assert (
         root / "Fish_Dataset" / "Fish_Dataset" / "Trout" / "Trout" / "00001.png"
     ).stat().st_mtime_ns == stamp
@@ -141,8 +144,8 @@ def test_synthetic_module_writes_its_dataset_once(tmp_path: Path) -> None:
 
 def test_in_memory_dataset_matches_reading_from_disk(fish_root: Path, tmp_path: Path) -> None:
     splits = {"split": {"group_near_duplicates": False}}
-    disk = make(FishDataModule, fish_root, tmp_path / "disk", **splits)
-    memory = make(FishDataModule, fish_root, tmp_path / "memory", in_memory=True, **splits)
+    disk = make(FishLayout, fish_root, tmp_path / "disk", **splits)
+    memory = make(FishLayout, fish_root, tmp_path / "memory", in_memory=True, **splits)
     disk.setup()
     memory.setup()
     for a, b in zip(disk.val_dataloader(), memory.val_dataloader()):
@@ -153,7 +156,7 @@ def test_in_memory_dataset_matches_reading_from_disk(fish_root: Path, tmp_path: 
 def test_train_fraction_changes_only_train_and_nests(fish_root: Path, tmp_path: Path) -> None:
     rows = {}
     for fraction in (1.0, 0.5, 0.25):
-        module = make(FishDataModule, fish_root, tmp_path / str(fraction), train_fraction=fraction)
+        module = make(FishLayout, fish_root, tmp_path / str(fraction), train_fraction=fraction)
         module.setup()
         rows[fraction] = read_rows(tmp_path / str(fraction) / "splits.csv")
         assert len(module.datasets["train"]) == sum(r["split"] == "train" for r in rows[fraction])
@@ -173,11 +176,11 @@ def test_train_fraction_changes_only_train_and_nests(fish_root: Path, tmp_path: 
     assert all(counts[name] == max(1, round(full[name] * 0.25)) for name in FISH_CLASSES)
 
 
-def test_splits_file_is_reused_and_copied_into_the_new_run(fish_run: FishDataModule, tmp_path: Path) -> None:
+def test_splits_file_is_reused_and_copied_into_the_new_run(
+    fish_run: ImageClassificationDataModule, tmp_path: Path
+) -> None:
     original = fish_run.output_dir / "splits.csv"
-    again = FishDataModule(
-        root=fish_run.root, output_dir=tmp_path / "eval", splits_file=original, image_size=32, resize_size=36
-    )
+    again = make(FishLayout, fish_run.layout.root, tmp_path / "eval", splits_file=original)
     again.setup("test")
     assert (tmp_path / "eval" / "splits.csv").read_text() == original.read_text()
     for split in SPLITS:
@@ -185,12 +188,12 @@ def test_splits_file_is_reused_and_copied_into_the_new_run(fish_run: FishDataMod
 
 
 def test_splits_file_naming_missing_images(
-    fish_run: FishDataModule, plain_copy: Path, tmp_path: Path
+    fish_run: ImageClassificationDataModule, plain_copy: Path, tmp_path: Path
 ) -> None:
     with pytest.raises(
         DataError, match=r"(?s)108 files listed in .*splits\.csv are missing under .*Point data\.root"
     ):
-        make(FishDataModule, plain_copy, tmp_path, splits_file=fish_run.output_dir / "splits.csv").setup()
+        make(FishLayout, plain_copy, tmp_path, splits_file=fish_run.output_dir / "splits.csv").setup()
 
 
 @pytest.fixture
@@ -202,9 +205,7 @@ def test_an_unwritable_cache_folder_only_warns(
     butterfly_root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (tmp_path / "a_file").touch()
-    module = make(
-        ButterflyDataModule, butterfly_root, tmp_path / "run", cache_dir=tmp_path / "a_file" / "cache"
-    )
+    module = make(ButterflyLayout, butterfly_root, tmp_path / "run", cache_dir=tmp_path / "a_file" / "cache")
     module.setup("fit")  # the run goes on
     assert len(module.datasets["train"]) > 0
     warnings = [r.getMessage() for r in caplog.records if "Cannot write the cache folder" in r.getMessage()]
@@ -215,12 +216,12 @@ def test_an_unwritable_cache_folder_only_warns(
 def test_all_truncated_or_corrupt_images_are_reported_together(butterfly_root: Path, tmp_path: Path) -> None:
     root = Path(shutil.copytree(butterfly_root, tmp_path / "butterfly"))
     cache = tmp_path / "cache"
-    make(ButterflyDataModule, root, tmp_path / "good", cache_dir=cache).prepare_data()  # scans are cached
+    make(ButterflyLayout, root, tmp_path / "good", cache_dir=cache).prepare_data()  # scans are cached
     for name in ("Image_3.jpg", "Image_40.jpg"):
         truncate(root / "train" / name)
     (root / "train" / "Image_7.jpg").write_bytes(b"")
     (root / "train" / "Image_9.jpg").write_bytes(b"<html>Not Found</html>")
-    module = make(ButterflyDataModule, root, tmp_path / "bad", cache_dir=cache)
+    module = make(ButterflyLayout, root, tmp_path / "bad", cache_dir=cache)
     with pytest.raises(
         DataError, match=r"(?s)4 image files cannot be decoded .*Re-download or delete"
     ) as error:
@@ -237,7 +238,7 @@ def test_truncated_png_in_the_kaggle_fish_layout(fish_root: Path, tmp_path: Path
     for path in bad:
         truncate(path)
     with pytest.raises(DataError, match=r"2 image files cannot be decoded") as error:
-        make(FishDataModule, root, tmp_path / "run").setup()
+        make(FishLayout, root, tmp_path / "run").setup()
     assert all(str(path) in str(error.value) for path in bad)
     assert not (tmp_path / "run" / "splits.csv").exists()
 
@@ -255,7 +256,7 @@ def test_bad_data_stops_before_splits_csv(butterfly_root: Path, tmp_path: Path, 
         kept = [line for line in lines[1:] if not line.endswith(",ADONIS")] + ["Image_1.jpg,ADONIS"]
         (root / "Training_set.csv").write_text("\n".join([lines[0], *kept]))
         message = r"(?s)too few images .*'ADONIS': 1 image\n"
-    module = make(ButterflyDataModule, root, tmp_path / "run")
+    module = make(ButterflyLayout, root, tmp_path / "run")
     with pytest.raises(DataError, match=message):
         module.setup()
     assert not (tmp_path / "run" / "splits.csv").exists()
@@ -277,11 +278,11 @@ def test_bad_options_fail_at_construction(
     fish_root: Path, tmp_path: Path, options: dict, message: str
 ) -> None:
     with pytest.raises(ConfigError, match=message):
-        make(FishDataModule, fish_root, **{"output_dir": tmp_path / "run", **options})
+        make(FishLayout, fish_root, **{"output_dir": tmp_path / "run", **options})
 
 
 def test_bad_train_fraction_stops_before_splits_csv(fish_root: Path, tmp_path: Path) -> None:
-    module = make(FishDataModule, fish_root, tmp_path / "run", train_fraction=7)
+    module = make(FishLayout, fish_root, tmp_path / "run", train_fraction=7)
     with pytest.raises(ConfigError, match=r"data\.train_fraction=7: must be in \(0, 1\]"):
         module.prepare_data()
     assert not (tmp_path / "run" / "splits.csv").exists()
@@ -300,9 +301,9 @@ def identical_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def augmented_module(root: Path, output_dir: Path, **options: Any) -> ImageFolderDataModule:
+def augmented_module(root: Path, output_dir: Path, **options: Any) -> ImageClassificationDataModule:
     module = make(
-        ImageFolderDataModule,
+        ImageFolderLayout,
         root,
         output_dir,
         image_size=8,
@@ -352,7 +353,7 @@ def test_transforms_of_one_pipeline_draw_independently() -> None:
     assert set(seen) == set(variants) and min(seen.values()) > 25
 
 
-def test_eval_loaders_are_deterministic(fish_run: FishDataModule) -> None:
+def test_eval_loaders_are_deterministic(fish_run: ImageClassificationDataModule) -> None:
     first = [batch for batch in fish_run.val_dataloader()]
     second = [batch for batch in fish_run.val_dataloader()]
     assert all(torch.equal(x, y) for a, b in zip(first, second) for x, y in zip(a, b))

@@ -16,13 +16,14 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from fgclass.data import FishDataModule
+from fgclass.data import FishLayout, ImageClassificationDataModule
 from fgclass.errors import ConfigError
 from fgclass.evaluation.tensorboard import read_scalars
 from fgclass.finetune import Finetuning
 from fgclass.models import Classifier
 from fgclass.train import train
 
+FishDataModule = ImageClassificationDataModule  # on FishLayout: the datamodule fixture's type
 STAGES = ["conv1+bn1", "layer1.0", "layer2.0", "layer3.0", "layer4.0"]
 PLATEAU_ALWAYS = {  # never sees an improvement of 10: reduces every epoch after the first
     "scheduler": {
@@ -71,8 +72,14 @@ class Probe(Callback):
 
 @pytest.fixture
 def datamodule(fish_root: Path, tmp_path: Path) -> FishDataModule:
-    dm = FishDataModule(
-        fish_root, output_dir=tmp_path / "data", image_size=32, resize_size=36, batch_size=16, num_workers=0
+    dm = ImageClassificationDataModule(
+        fish_root,
+        FishLayout,
+        output_dir=tmp_path / "data",
+        image_size=32,
+        resize_size=36,
+        batch_size=16,
+        num_workers=0,
     )
     dm.setup()
     return dm

@@ -23,6 +23,7 @@ from fgclass.data.sources import find_folder_images
 from fgclass.data.splits import SPLITS, SplitConfig, assign_splits
 from fgclass.data.synthetic import draw_image
 from fgclass.errors import ConfigError
+from fgclass.models.features import packaged_lite0_features
 
 from .photo_copies import VARIANTS, photo_of, write_photo_copies
 
@@ -248,7 +249,8 @@ def test_embedding_judge_links_copies_turned_by_any_angle_and_nothing_else(tmp_p
     names = _monarch_files(tmp_path / "MONARCH")
     paths = sorted(names)
     scan = scan_images(tmp_path, paths)
-    embeddings = image_embeddings(tmp_path, paths, [r.digest for r in scan.records], tmp_path / "cache")
+    digests, features = [r.digest for r in scan.records], packaged_lite0_features()
+    embeddings = image_embeddings(tmp_path, paths, digests, features, tmp_path / "cache")
     assert np.allclose(np.linalg.norm(embeddings, axis=1), 1, atol=1e-5)
     linked = {frozenset((names[paths[i]], names[paths[j]])) for i, j, _ in similar_pairs(embeddings, 0.94)}
     copies = [n for n in names.values() if n.startswith("copy")]
@@ -256,7 +258,7 @@ def test_embedding_judge_links_copies_turned_by_any_angle_and_nothing_else(tmp_p
     # cached by content: the second call reads the file
     (cached,) = (tmp_path / "cache").glob("embeddings-*.npy")
     assert np.array_equal(
-        image_embeddings(tmp_path, paths, [r.digest for r in scan.records], tmp_path / "cache"), embeddings
+        image_embeddings(tmp_path, paths, digests, features, tmp_path / "cache"), embeddings
     )
     assert np.array_equal(np.load(cached), embeddings)
 

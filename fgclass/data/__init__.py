@@ -1,20 +1,17 @@
 """Data layer: find images in each published layout, check and split them, load them."""
 
-from fgclass.data.datamodule import (
-    ButterflyDataModule,
-    FishDataModule,
-    ImageClassificationDataModule,
-    ImageFolderDataModule,
-    SyntheticFishDataModule,
-)
+from fgclass.data.datamodule import ImageClassificationDataModule
+from fgclass.data.sources import ButterflyLayout, FishLayout, ImageFolderLayout, Layout
 from fgclass.data.splits import SplitConfig, SplitTable
+from fgclass.data.synthetic import SyntheticFishLayout
 
 __all__ = [
-    "ButterflyDataModule",
-    "FishDataModule",
+    "ButterflyLayout",
+    "FishLayout",
     "ImageClassificationDataModule",
-    "ImageFolderDataModule",
+    "ImageFolderLayout",
+    "Layout",
     "SplitConfig",
     "SplitTable",
-    "SyntheticFishDataModule",
+    "SyntheticFishLayout",
 ]

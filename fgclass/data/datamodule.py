@@ -1,17 +1,18 @@
-"""LightningDataModules: one shared base, one subclass per on-disk layout.
+"""The LightningDataModule of every dataset; its on-disk layout (:mod:`fgclass.data.sources`) is
+given to it, as is the embedding judge's feature extractor.
 
 ``prepare_data`` finds the images, checks every file, groups near-duplicates, splits and writes
-``splits.csv`` into the run's output folder; ``setup`` builds the datasets from that file, so a run
-trains on exactly what ``splits.csv`` says (and ``fgclass.eval`` can re-use it).
+``splits.csv`` into the run's output folder (:mod:`fgclass.data.split_pipeline`); ``setup`` builds the
+datasets from that file, so a run trains on exactly what ``splits.csv`` says (and ``fgclass.eval`` can
+re-use it).
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
-import multiprocessing
-import os
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,53 +20,30 @@ import albumentations as A
 import lightning as L
 import numpy as np
 import torch
+from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset
 
 from fgclass.data.dataset import ImageDataset
-from fgclass.data.duplicates import group_near_duplicates_cached, join_groups
-from fgclass.data.embeddings import image_embeddings, similar_pairs
+from fgclass.data.embeddings import ImageFeatures
+from fgclass.data.loaders import default_num_workers, make_loader
 from fgclass.data.sampling import SeededSampler
-from fgclass.data.scan import cache_file_for, scan_images
-from fgclass.data.sources import (
-    LabelledImages,
-    find_butterfly_images,
-    find_fish_images,
-    find_folder_images,
-    listing,
-    resolve_fish_root,
-)
-from fgclass.data.splits import (
-    SPLITS,
-    SPLITS_FILE,
-    SplitConfig,
-    SplitTable,
-    assign_splits,
-    subsample_train,
-)
-from fgclass.data.synthetic import write_fish_dataset
+from fgclass.data.sources import Layout
+from fgclass.data.split_pipeline import split_dataset
+from fgclass.data.splits import SPLITS, SPLITS_FILE, SplitConfig, SplitTable
 from fgclass.data.transforms import check_output_size, eval_transform, reseed, train_transform
 from fgclass.errors import ConfigError, DataError
+from fgclass.text import listing
 
 log = logging.getLogger(__name__)
-
-
-def default_num_workers() -> int:
-    """One loader worker per available core, at most 8."""
-    return min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-
-
-def worker_context(num_workers: int) -> multiprocessing.context.BaseContext | None:
-    """The platform's own start method for loader workers. Named explicitly: inside a job of
-    ``hydra/launcher=joblib`` the default context is loky's, whose processes a DataLoader cannot
-    start (``'Process' object has no attribute 'env'``)."""
-    return multiprocessing.get_context(multiprocessing.get_all_start_methods()[0]) if num_workers else None
 
 
 class ImageClassificationDataModule(L.LightningDataModule):
     """Find, check, split and load a labelled image dataset.
 
     Args:
-        root: dataset folder, laid out as the subclass expects.
+        root: dataset folder, laid out as ``layout`` expects.
+        layout: the :class:`~fgclass.data.sources.Layout` class (or a partial of it) of the dataset's
+            on-disk layout, called with ``root`` and ``layout_options``.
         output_dir: where ``splits.csv`` is written (the run's output folder).
         splits_file: re-use this ``splits.csv`` as it is instead of splitting (re-evaluation);
             it is copied into ``output_dir``.
@@ -84,11 +62,15 @@ class ImageClassificationDataModule(L.LightningDataModule):
         cache_dir: where per-file scan results (validity, hashes) are cached.
         seed: training randomness: the data order and each image's augmentation are functions of
             (seed, epoch, index), so a resumed run replays what an uninterrupted one would.
+        embedder: the feature extractor of the embedding judge (``split.embedding_threshold``),
+            e.g. :func:`fgclass.models.features.packaged_lite0_features`.
+        layout_options: the layout's own settings (e.g. ``csv_file`` of the butterfly layout).
     """
 
     def __init__(
         self,
         root: str | Path,
+        layout: Callable[..., Layout],
         output_dir: str | Path | None = None,
         splits_file: str | Path | None = None,
         image_size: int = 224,
@@ -105,9 +87,11 @@ class ImageClassificationDataModule(L.LightningDataModule):
         in_memory: bool = False,
         cache_dir: str | Path | None = None,
         seed: int = 0,
+        embedder: ImageFeatures | None = None,
+        **layout_options: Any,
     ) -> None:
         super().__init__()
-        self.root = Path(root).expanduser()
+        self.layout = _build_layout(layout, Path(root).expanduser(), layout_options)
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.splits_file = Path(splits_file) if splits_file is not None else None
         if self.output_dir is None and self.splits_file is None:
@@ -132,21 +116,13 @@ class ImageClassificationDataModule(L.LightningDataModule):
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = default_num_workers() if num_workers is None else num_workers
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
-        self.persistent_workers = persistent_workers and self.num_workers > 0
+        self.persistent_workers = persistent_workers
         self.in_memory = in_memory
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.seed = seed
+        self.embedder = embedder
         self.table: SplitTable | None = None
         self.datasets: dict[str, ImageDataset] = {}
-
-    # --- layout-specific -------------------------------------------------------------------
-    def find_images(self) -> LabelledImages:
-        """All labelled images of the dataset (subclasses read their layout)."""
-        raise NotImplementedError
-
-    def dataset_root(self) -> Path:
-        """The folder that paths in ``splits.csv`` are relative to."""
-        return self.root
 
     # --- splitting ---------------------------------------------------------------------------
     @property
@@ -156,29 +132,13 @@ class ImageClassificationDataModule(L.LightningDataModule):
 
     def make_splits(self) -> SplitTable:
         """Find and check every image, group near-duplicates, split. Raises on any bad file."""
-        images = self.find_images()
-        cache = cache_file_for(self.cache_dir, images.root) if self.cache_dir else None
-        scan = scan_images(images.root, images.paths, cache)
-        if scan.errors:
-            bad = [f"{images.root / p}: {why}" for p, why in sorted(scan.errors.items())]
-            raise DataError(
-                f"{len(bad)} image files cannot be decoded (corrupt or truncated):\n"
-                f"{listing(bad)}\nRe-download or delete these files, then run again."
-            )
-        groups = None
-        if self.split.group_near_duplicates:
-            groups = group_near_duplicates_cached(scan.hashes, self.split.threshold, self.cache_dir)
-            if self.split.embedding_threshold is not None:
-                digests = [r.digest for r in scan.records]
-                embeddings = image_embeddings(images.root, images.paths, digests, self.cache_dir)
-                groups = join_groups(groups, similar_pairs(embeddings, self.split.embedding_threshold))
-        splits = assign_splits(images.labels, groups, self.split, where=str(images.root))
-        splits = subsample_train(images.labels, splits, self.train_fraction, self.split.seed)
-        group_col = groups.tolist() if groups is not None else list(range(len(images.paths)))
-        return SplitTable(images.paths, images.labels, splits.tolist(), group_col)
+        images = self.layout.find()
+        return split_dataset(images, self.split, self.train_fraction, self.cache_dir, self.embedder)
 
     def prepare_data(self) -> None:
-        """Write ``splits.csv`` into ``output_dir`` (once): a new split, or a copy of ``splits_file``."""
+        """Make the images available (:meth:`Layout.prepare <fgclass.data.sources.Layout.prepare>`), then
+        write ``splits.csv`` into ``output_dir`` (once): a new split, or a copy of ``splits_file``."""
+        self.layout.prepare()
         if self.splits_file is not None:
             if self.output_dir is not None:
                 copy = self.output_dir / SPLITS_FILE
@@ -198,7 +158,7 @@ class ImageClassificationDataModule(L.LightningDataModule):
             return
         self.prepare_data()
         table = SplitTable.read(self.splits_path)
-        root = self.dataset_root()
+        root = self.layout.images_root()
         missing = [p for p in table.paths if not (root / p).is_file()]
         if missing:
             raise DataError(
@@ -233,15 +193,14 @@ class ImageClassificationDataModule(L.LightningDataModule):
     def _loader(self, split: str, batch_size: int) -> DataLoader:
         dataset = self.datasets[split]
         train = split == "train"
-        return DataLoader(
+        return make_loader(
             dataset,
-            batch_size=batch_size,
+            batch_size,
+            self.num_workers,
             sampler=SeededSampler(dataset, self.seed) if train else None,
             drop_last=train and len(dataset) > batch_size,  # no size-1 batch for BatchNorm
-            num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,
-            multiprocessing_context=worker_context(self.num_workers),
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -260,72 +219,44 @@ class ImageClassificationDataModule(L.LightningDataModule):
     def eval_loader(self, dataset: Dataset) -> DataLoader:
         """A one-pass loader over any eval-time ``dataset`` (e.g. a split wrapped with noise),
         in order, with this module's eval batch size and worker settings."""
-        return DataLoader(
-            dataset,
-            batch_size=self.eval_batch_size,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            multiprocessing_context=worker_context(self.num_workers),
+        return make_loader(dataset, self.eval_batch_size, self.num_workers, pin_memory=self.pin_memory)
+
+
+def _build_layout(layout: Callable[..., Layout], root: Path, options: Mapping[str, Any]) -> Layout:
+    """``layout(root, **options)``, with unknown options named as the ``data.*`` keys to fix."""
+    accepted = [name for name in inspect.signature(layout).parameters if name != "root"]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        name = getattr(getattr(layout, "func", layout), "__name__", layout)  # a class, or Hydra's partial
+        raise ConfigError(
+            f"{', '.join(f'data.{key}' for key in unknown)}: not a setting of the data module or of its "
+            f"layout {name} (whose settings are: {', '.join(f'data.{key}' for key in accepted) or 'none'}). "
+            "Remove it, or pick the data config it belongs to."
         )
+    return layout(root=root, **options)
 
 
-class FishDataModule(ImageClassificationDataModule):
-    """Kaggle 'A Large-Scale Fish Dataset' as downloaded (or one folder per class)."""
-
-    def find_images(self) -> LabelledImages:
-        return find_fish_images(self.root)
-
-    def dataset_root(self) -> Path:
-        return resolve_fish_root(self.root)
-
-
-class ButterflyDataModule(ImageClassificationDataModule):
-    """Kaggle 75-class butterfly set: ``Training_set.csv`` + ``train/``."""
-
-    def __init__(
-        self,
-        *args: Any,
-        csv_file: str = "Training_set.csv",
-        image_dir: str = "train",
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.csv_file = csv_file
-        self.image_dir = image_dir
-
-    def find_images(self) -> LabelledImages:
-        return find_butterfly_images(self.root, self.csv_file, self.image_dir)
+# Data module classes of run folders written before the layouts were injected (run_config.yaml)
+_OLD_MODULES = {
+    "FishDataModule": "fgclass.data.sources.FishLayout",
+    "ButterflyDataModule": "fgclass.data.sources.ButterflyLayout",
+    "ImageFolderDataModule": "fgclass.data.sources.ImageFolderLayout",
+    "SyntheticFishDataModule": "fgclass.data.synthetic.SyntheticFishLayout",
+}
 
 
-class ImageFolderDataModule(ImageClassificationDataModule):
-    """Any ``<root>/<class>/<images>`` tree: bring your own dataset."""
+def upgrade_config(cfg: DictConfig) -> DictConfig:
+    """A data config as today's :class:`ImageClassificationDataModule` reads it.
 
-    def find_images(self) -> LabelledImages:
-        return find_folder_images(self.root)
-
-
-class SyntheticFishDataModule(FishDataModule):
-    """The fish layout, generated under ``root`` on first use: the demo and tests need no download."""
-
-    def __init__(
-        self,
-        *args: Any,
-        photos_per_class: int = 8,
-        copies_per_photo: int = 3,
-        source_image_size: int = 64,
-        generator_seed: int = 0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.generator = {
-            "photos_per_class": photos_per_class,
-            "copies_per_photo": copies_per_photo,
-            "image_size": source_image_size,
-            "seed": generator_seed,
-        }
-
-    def prepare_data(self) -> None:
-        if not (self.root / "Fish_Dataset").is_dir():
-            write_fish_dataset(self.root, **self.generator)
-            log.info("Generated a synthetic fish dataset in %s", self.root)
-        super().prepare_data()
+    Configs saved before the layout was injected name one data module class per layout
+    (``_target_: fgclass.data.FishDataModule``, ...): they become ``ImageClassificationDataModule``
+    with that ``layout``, every other key kept (the butterfly and synthetic settings are layout
+    options). Other configs are returned unchanged.
+    """
+    module, _, name = str(cfg.get("_target_", "")).rpartition(".")
+    if module not in ("fgclass.data", "fgclass.data.datamodule") or name not in _OLD_MODULES:
+        return cfg
+    upgraded = cfg.copy()
+    upgraded._target_ = "fgclass.data.ImageClassificationDataModule"
+    upgraded.layout = {"_target_": _OLD_MODULES[name], "_partial_": True}
+    return upgraded

@@ -226,3 +226,53 @@ def find_butterfly_images(
         raise DataError(f"{csv_path} has a single label {labels}; a classifier needs at least two.")
     paths = [(PurePosixPath(image_dir) / r["filename"].replace("\\", "/")).as_posix() for r in rows]
     return LabelledImages(base, paths, [r["label"] for r in rows])
+
+
+# --- layouts: what the data module is given (conf/data/*.yaml: data.layout) ---------------------
+@dataclass(frozen=True)
+class Layout:
+    """A dataset at ``root`` in one on-disk layout: how to make it available, find its labelled
+    images, and which folder the paths of its ``splits.csv`` are relative to."""
+
+    root: Path
+
+    def prepare(self) -> None:
+        """Make the images available; data on disk needs nothing."""
+
+    def find(self) -> LabelledImages:
+        """Every labelled image of the dataset."""
+        raise NotImplementedError
+
+    def images_root(self) -> Path:
+        """The folder that paths in ``splits.csv`` are relative to (read without listing the images)."""
+        return self.root
+
+
+@dataclass(frozen=True)
+class ImageFolderLayout(Layout):
+    """Any ``<root>/<class>/<images>`` tree: bring your own dataset."""
+
+    def find(self) -> LabelledImages:
+        return find_folder_images(self.root)
+
+
+@dataclass(frozen=True)
+class FishLayout(Layout):
+    """Kaggle 'A Large-Scale Fish Dataset' as downloaded (or one folder per class)."""
+
+    def find(self) -> LabelledImages:
+        return find_fish_images(self.root)
+
+    def images_root(self) -> Path:
+        return resolve_fish_root(self.root)
+
+
+@dataclass(frozen=True)
+class ButterflyLayout(Layout):
+    """Kaggle 75-class butterfly set: ``<root>/<csv_file>`` (filename,label) + ``<root>/<image_dir>/``."""
+
+    csv_file: str = "Training_set.csv"
+    image_dir: str = "train"
+
+    def find(self) -> LabelledImages:
+        return find_butterfly_images(self.root, self.csv_file, self.image_dir)

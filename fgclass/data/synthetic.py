@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import colorsys
 import csv
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from fgclass.data.sources import FishLayout
+
+log = logging.getLogger(__name__)
 
 FISH_CLASSES = (
     "Black Sea Sprat",
@@ -173,3 +179,25 @@ def write_image_folder(
         for i in range(images_per_class):
             cv2.imwrite(str(root / name / f"{i:04d}.jpg"), draw_image(k, len(classes), image_size, rng))
     return root
+
+
+@dataclass(frozen=True)
+class SyntheticFishLayout(FishLayout):
+    """The fish layout, generated under ``root`` on first use (:func:`write_fish_dataset` with these
+    settings): the demo and tests need no download."""
+
+    photos_per_class: int = 8
+    copies_per_photo: int = 3
+    source_image_size: int = 64
+    generator_seed: int = 0
+
+    def prepare(self) -> None:
+        if not (self.root / "Fish_Dataset").is_dir():
+            write_fish_dataset(
+                self.root,
+                photos_per_class=self.photos_per_class,
+                copies_per_photo=self.copies_per_photo,
+                image_size=self.source_image_size,
+                seed=self.generator_seed,
+            )
+            log.info("Generated a synthetic fish dataset in %s", self.root)

@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from fgclass.app import RUN_CONFIG_FILE
-from fgclass.data.datamodule import ImageClassificationDataModule
+from fgclass.data.datamodule import ImageClassificationDataModule, upgrade_config
 from fgclass.data.splits import SPLITS_FILE
 from fgclass.errors import CheckpointError
 
@@ -35,7 +35,7 @@ def run_folder(ckpt_path: Path, splits_file: str | Path | None = None) -> Path:
 def run_datamodule(run: Path, output_dir: str | Path, **overrides: Any) -> ImageClassificationDataModule:
     """The run's data module on exactly its ``splits.csv``, set up for testing (no augmentation);
     ``overrides`` replace data settings (e.g. ``root`` for data that has moved)."""
-    data_cfg = OmegaConf.load(run / RUN_CONFIG_FILE).data
+    data_cfg = upgrade_config(OmegaConf.load(run / RUN_CONFIG_FILE).data)  # runs of older fgclass too
     datamodule = instantiate(
         data_cfg,
         **overrides,
