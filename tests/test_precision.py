@@ -101,4 +101,5 @@ def test_bf16_channels_last_learns_as_well_as_fp32(train_config, butterfly_root)
     exact = fit_and_validate(train_config, butterfly_root, "32-true", False)
     chance = 1 / 6
     assert fast["val/accuracy"] > 3 * chance and exact["val/accuracy"] > 3 * chance
-    assert abs(fast["val/accuracy"] - exact["val/accuracy"]) <= 0.25
+    assert abs(fast["val/accuracy"] - exact["val/accuracy"]) <= 2 / 18 + 1e-6  # 2 of the 18 val images
+    assert fast["val/loss"] == pytest.approx(exact["val/loss"], rel=0.15)

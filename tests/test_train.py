@@ -111,17 +111,38 @@ def test_any_trainer_argument_overrides_without_plus(train_config: Callable[...,
     assert trainer.limit_test_batches == 1 and trainer.gradient_clip_val == 0.5
 
 
-def test_study_protocols_are_encoded(train_config: Callable[..., DictConfig]) -> None:
-    fish = train_config("experiment=fish_finetune")
-    phase = fish.finetune.callback.phases[0]
-    assert (phase.epoch, phase.lr, phase.head_lr, fish.trainer.max_epochs) == (5, 1e-5, 1e-5, 15)
-    assert fish.model.optimizer.lr == 1e-3 and fish.data.split.val == fish.data.split.test == 0.1
+def test_every_monitored_metric_is_one_a_run_logs(
+    train_config: Callable[..., DictConfig], trained_run: Path
+) -> None:
+    # checkpointing, early stopping, plateau schedules and sweepers watch names a real run logged
+    logged = set(read_scalars(trained_run / "tensorboard"))
+    for experiment in sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml")):
+        cfg = train_config(f"experiment={experiment}")
+        watched = {c.monitor for c in cfg.callbacks.values() if c and c.get("monitor")}
+        watched |= {s.monitor for s in (cfg.model.schedulers or {}).values() if s and s.get("monitor")}
+        assert watched | {cfg.optimized_metric} <= logged, experiment
+
+
+def test_butterfly_study_schedule_divides_the_rate_by_ten_every_ten_epochs(
+    train_config: Callable[..., DictConfig],
+) -> None:
+    cfg = train_config("experiment=butterfly_finetune", "model=tiny", "model.weights=null")
+    model = instantiate(cfg.model, num_classes=3)
+    model.frozen_stages = set(model.stages)  # the study's start: the head alone
+    [optimizer], schedulers = model.configure_optimizers()
+    by_type = {type(s["scheduler"]).__name__: s for s in schedulers}
+    assert by_type["ReduceLROnPlateau"]["monitor"] == "val/accuracy"  # on val accuracy, as the study
+    lrs = []
+    for _ in range(21):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        by_type["StepLR"]["scheduler"].step()
+    assert lrs[0] == 1e-3 and lrs[9] == 1e-3
+    assert lrs[10] == pytest.approx(1e-4) and lrs[20] == pytest.approx(1e-5)
+
+
+def test_butterfly_study_augmentation(train_config: Callable[..., DictConfig]) -> None:
     butterfly = train_config("experiment=butterfly_finetune")
-    assert set(butterfly.model.schedulers) == {"step", "plateau"}
-    assert butterfly.model.schedulers.step.scheduler.step_size == 10
-    assert butterfly.model.schedulers.plateau.monitor == "val/accuracy"
-    assert butterfly.callbacks.early_stopping.monitor == "val/loss"
-    assert butterfly.callbacks.model_checkpoint.monitor == "val/loss"
     names = [t._target_.split(".")[-1] for t in butterfly.data.augment.transforms]
     assert names == [
         "Resize",
