@@ -28,11 +28,11 @@ from fgclass.data.transforms import eval_transform
 from fgclass.errors import ConfigError, DataError
 from fgclass.evaluation.result_files import write_predictions
 from fgclass.inference.inputs import PredictDataset, find_inputs
-from fgclass.models.checkpoint import input_size, load_classifier
+from fgclass.models.loading import input_size, load_classifier
+from fgclass.run_files import PREDICTIONS_FILE
 from fgclass.text import listing
 
 log = logging.getLogger(__name__)
-PREDICTIONS_FILE = "predictions.csv"
 SKIPPED_FILE = "skipped.csv"
 EXIT_SKIPPED = 2
 

@@ -19,8 +19,7 @@ from fgclass.config import compose_config
 from fgclass.errors import CheckpointError, DataError
 from fgclass.eval import evaluate_checkpoint
 from fgclass.evaluation.noise import NoisyDataset
-from fgclass.metrics import compute_results, gather_outputs
-from fgclass.models.classifier import _eval_metrics
+from fgclass.metrics import classification_metrics, compute_results, gather_outputs
 
 from .conftest import FAST
 
@@ -75,7 +74,7 @@ def test_gathered_outputs_keep_each_sample_once_in_dataset_order() -> None:
 
 
 def test_logged_epoch_metrics_accumulate_across_batches() -> None:
-    metrics = _eval_metrics(5, "val/")
+    metrics = classification_metrics(5, prefix="val/")  # what validation logs
     metrics.update(logits_for(PREDS[:4]), TARGETS[:4])
     metrics.update(logits_for(PREDS[4:]), TARGETS[4:])
     values = {k: v.item() for k, v in metrics.compute().items()}

@@ -78,7 +78,7 @@ def test_head_only_fit_runs_the_backbone_once_per_split(train_config, fish_root)
     assert len(calls) == batches(images, ("train", "val"), images.eval_batch_size)
     assert sum(calls) == len(images.datasets["train"]) + len(images.datasets["val"])
     assert set(cached.features) == {"train", "val"}
-    assert trainer.current_epoch == 3 and "val/acc" in trainer.callback_metrics
+    assert trainer.current_epoch == 3 and "val/accuracy" in trainer.callback_metrics
     assert all(torch.equal(v, backbone_before[k]) for k, v in model.backbone.state_dict().items())
     assert not any(torch.equal(p, q) for p, q in zip(model.head.parameters(), head_before))
     assert cached.class_names == images.class_names  # everything else is the image module's

@@ -8,10 +8,9 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from fgclass.app import RUN_CONFIG_FILE
 from fgclass.data.datamodule import ImageClassificationDataModule, upgrade_config
-from fgclass.data.splits import SPLITS_FILE
 from fgclass.errors import CheckpointError
+from fgclass.run_files import CHECKPOINT_DIR, RUN_CONFIG_FILE, SPLITS_FILE
 
 
 def run_folder(ckpt_path: Path, splits_file: str | Path | None = None) -> Path:
@@ -21,7 +20,7 @@ def run_folder(ckpt_path: Path, splits_file: str | Path | None = None) -> Path:
     if splits_file is not None:
         folder = Path(splits_file).expanduser().resolve().parent
     else:
-        folder = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent
+        folder = ckpt_path.parent.parent if ckpt_path.parent.name == CHECKPOINT_DIR else ckpt_path.parent
     missing = [name for name in (RUN_CONFIG_FILE, SPLITS_FILE) if not (folder / name).is_file()]
     if missing:
         raise CheckpointError(
