@@ -31,9 +31,9 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
-ACCURACY, LOSS = "accuracy", "loss"
+ACCURACY, F1_MACRO, LOSS = "accuracy", "f1_macro", "loss"
 BEST_VAL_ACCURACY = "val/accuracy_best"  # what sweepers optimise: the best epoch, not the last one
-SUMMARY = (ACCURACY, "precision_macro", "recall_macro", "f1_macro")  # validation logs these
+SUMMARY = (ACCURACY, F1_MACRO, "precision_macro", "recall_macro")  # validation logs these
 REPORT = (  # a test report: the summary, weighted and per-class values, the confusion matrix
     *SUMMARY,
     *(f"{m}_{a}" for a in ("weighted", "per_class") for m in ("precision", "recall", "f1")),

@@ -26,11 +26,12 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from fgclass.evaluation import plots
+from fgclass.metrics import ACCURACY, LOSS, SUMMARY
 from fgclass.run_files import ERROR_FILE, METRICS_FILE, NOISE_FILE
 from fgclass.text import markdown_table
 
 log = logging.getLogger(__name__)
-METRICS = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "loss", "fit_minutes", "eval_minutes")
+METRICS = (*SUMMARY, LOSS, "fit_minutes", "eval_minutes")
 SEED_KEYS = ("seed", "data.split.seed")  # repetitions of one configuration, averaged over
 
 
@@ -53,7 +54,7 @@ def _read_run(folder: Path) -> Run:
         run.metrics = json.loads((folder / METRICS_FILE).read_text())
     if (folder / NOISE_FILE).is_file():
         with (folder / NOISE_FILE).open() as handle:
-            run.noise = {float(r["sigma"]): float(r["accuracy"]) for r in csv.DictReader(handle)}
+            run.noise = {float(r["sigma"]): float(r[ACCURACY]) for r in csv.DictReader(handle)}
     if (folder / ERROR_FILE).is_file():
         run.error = (folder / ERROR_FILE).read_text().strip().splitlines()[0]
     elif not run.metrics:

@@ -16,14 +16,14 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from fgclass.data import FishLayout, ImageClassificationDataModule
+from fgclass.data import FishLayout
+from fgclass.data import ImageClassificationDataModule as DataModule
 from fgclass.errors import ConfigError
 from fgclass.evaluation.tensorboard import read_scalars
 from fgclass.finetune import Finetuning
 from fgclass.models import Classifier
 from fgclass.train import train
 
-FishDataModule = ImageClassificationDataModule  # on FishLayout: the datamodule fixture's type
 STAGES = ["conv1+bn1", "layer1.0", "layer2.0", "layer3.0", "layer4.0"]
 PLATEAU_ALWAYS = {  # never sees an improvement of 10: reduces every epoch after the first
     "scheduler": {
@@ -78,8 +78,8 @@ class Probe(Callback):
 
 
 @pytest.fixture
-def datamodule(fish_root: Path, tmp_path: Path) -> FishDataModule:
-    dm = ImageClassificationDataModule(
+def datamodule(fish_root: Path, tmp_path: Path) -> DataModule:
+    dm = DataModule(
         fish_root,
         FishLayout,
         output_dir=tmp_path / "data",
@@ -92,7 +92,7 @@ def datamodule(fish_root: Path, tmp_path: Path) -> FishDataModule:
     return dm
 
 
-def make_model(dm: FishDataModule, **kwargs: Any) -> Classifier:
+def make_model(dm: DataModule, **kwargs: Any) -> Classifier:
     L.seed_everything(0)
     return Classifier(
         dm.num_classes,
@@ -106,7 +106,7 @@ def make_model(dm: FishDataModule, **kwargs: Any) -> Classifier:
 
 def fit(
     model: Classifier,
-    dm: FishDataModule,
+    dm: DataModule,
     callbacks: list[Callback],
     max_epochs: int,
     tmp_path: Path,
@@ -136,7 +136,7 @@ def lr_log(tmp_path: Path) -> dict[str, list[float]]:
 
 
 def test_head_only_freezes_backbone_weights_and_batchnorm_statistics(
-    datamodule: FishDataModule, tmp_path: Path
+    datamodule: DataModule, tmp_path: Path
 ) -> None:
     model = make_model(datamodule)
     before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
@@ -155,7 +155,7 @@ def test_head_only_freezes_backbone_weights_and_batchnorm_statistics(
     assert {id(p) for p in model.head.parameters()} == probe.epochs[1]["in_optimizer"]
 
 
-def test_full_trains_everything_from_the_start(datamodule: FishDataModule, tmp_path: Path) -> None:
+def test_full_trains_everything_from_the_start(datamodule: DataModule, tmp_path: Path) -> None:
     model = make_model(datamodule)
     probe = Probe()
     fit(model, datamodule, [probe], 1, tmp_path)
@@ -164,7 +164,7 @@ def test_full_trains_everything_from_the_start(datamodule: FishDataModule, tmp_p
     assert set(record["lrs"]) == {"head", *(f"backbone.{s}" for s in STAGES)}
 
 
-def test_two_stage_switches_phase_and_learning_rates(datamodule: FishDataModule, tmp_path: Path) -> None:
+def test_two_stage_switches_phase_and_learning_rates(datamodule: DataModule, tmp_path: Path) -> None:
     model = make_model(datamodule)
     probe = Probe()
     phases = [{"epoch": 1, "unfreeze": "all", "lr": 1e-5, "head_lr": 1e-5}]
@@ -183,7 +183,7 @@ def test_two_stage_switches_phase_and_learning_rates(datamodule: FishDataModule,
 
 
 def test_freeze_bn_stats_keeps_running_statistics_after_unfreezing(
-    datamodule: FishDataModule, tmp_path: Path
+    datamodule: DataModule, tmp_path: Path
 ) -> None:
     model = make_model(datamodule)
     bns = {n: m for n, m in model.backbone.named_modules() if isinstance(m, _BatchNorm)}
@@ -199,7 +199,7 @@ def test_freeze_bn_stats_keeps_running_statistics_after_unfreezing(
 
 
 def test_gradual_unfreezes_top_down_and_keeps_frozen_batchnorm_in_eval(
-    datamodule: FishDataModule, tmp_path: Path
+    datamodule: DataModule, tmp_path: Path
 ) -> None:
     model = make_model(datamodule)
     probe = Probe()
@@ -215,9 +215,7 @@ def test_gradual_unfreezes_top_down_and_keeps_frozen_batchnorm_in_eval(
     )
 
 
-def test_plateau_scheduler_covers_groups_added_by_unfreezing(
-    datamodule: FishDataModule, tmp_path: Path
-) -> None:
+def test_plateau_scheduler_covers_groups_added_by_unfreezing(datamodule: DataModule, tmp_path: Path) -> None:
     model = make_model(datamodule, schedulers={"plateau": PLATEAU_ALWAYS})
     probe = Probe()
     trainer = fit(
@@ -230,7 +228,7 @@ def test_plateau_scheduler_covers_groups_added_by_unfreezing(
     assert final == pytest.approx({"head": 1e-3 / 4, "backbone.layer4.0": 1e-4 / 4})
 
 
-def test_lambda_scheduler_applies_to_late_groups(datamodule: FishDataModule, tmp_path: Path) -> None:
+def test_lambda_scheduler_applies_to_late_groups(datamodule: DataModule, tmp_path: Path) -> None:
     cosine = {
         "scheduler": {
             "_target_": "fgclass.models.schedulers.warmup_cosine",
@@ -255,7 +253,7 @@ def warmup_then_cosine(optimizer: torch.optim.Optimizer) -> torch.optim.lr_sched
 
 
 def test_a_wrapping_scheduler_is_refused_before_the_first_epoch_when_groups_will_change(
-    datamodule: FishDataModule, tmp_path: Path
+    datamodule: DataModule, tmp_path: Path
 ) -> None:
     sequential = {"scheduler": {"_target_": f"{__name__}.warmup_then_cosine"}}
     model = make_model(datamodule, schedulers={"sequential": sequential})
@@ -276,7 +274,7 @@ def test_a_wrapping_scheduler_is_refused_before_the_first_epoch_when_groups_will
 
 @pytest.mark.parametrize("resume_after", [1, 2])  # before and after the unfreezing epoch
 def test_resume_continues_in_the_right_phase(
-    datamodule: FishDataModule, tmp_path: Path, resume_after: int
+    datamodule: DataModule, tmp_path: Path, resume_after: int
 ) -> None:
     def strategy() -> Finetuning:
         return Finetuning(phases=[{"epoch": 1, "unfreeze": "all", "lr": 1e-5, "head_lr": 2e-5}])
@@ -314,9 +312,7 @@ def test_resume_continues_in_the_right_phase(
     assert 0 < float(saved) == best_at_start.value
 
 
-def test_zero_lr_mode_keeps_frozen_stages_in_the_optimizer(
-    datamodule: FishDataModule, tmp_path: Path
-) -> None:
+def test_zero_lr_mode_keeps_frozen_stages_in_the_optimizer(datamodule: DataModule, tmp_path: Path) -> None:
     model = make_model(datamodule)
     before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
     probe = Probe()
@@ -334,7 +330,7 @@ def test_zero_lr_mode_keeps_frozen_stages_in_the_optimizer(
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("layer4."))
 
 
-def test_auto_mode_uses_zero_lr_under_ddp(datamodule: FishDataModule, tmp_path: Path) -> None:
+def test_auto_mode_uses_zero_lr_under_ddp(datamodule: DataModule, tmp_path: Path) -> None:
     model = make_model(datamodule)
     before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
     strategy = Finetuning(freeze_mode="auto")
@@ -344,7 +340,7 @@ def test_auto_mode_uses_zero_lr_under_ddp(datamodule: FishDataModule, tmp_path: 
     assert all(torch.equal(before[k], after[k].cpu()) for k in before)
 
 
-def test_unknown_stage_names_are_reported(datamodule: FishDataModule, tmp_path: Path) -> None:
+def test_unknown_stage_names_are_reported(datamodule: DataModule, tmp_path: Path) -> None:
     from fgclass.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"layer5.*stages are"):

@@ -21,7 +21,7 @@ from fgclass.evaluation import plots, result_files
 from fgclass.evaluation.gradcam import write_gradcam
 from fgclass.evaluation.noise import noise_robustness, predict_results
 from fgclass.evaluation.tensorboard import add_image, add_scalars, add_text, read_history
-from fgclass.metrics import Results
+from fgclass.metrics import ACCURACY, F1_MACRO, Results
 from fgclass.run_files import (
     CLASSIFICATION_REPORT,
     CONFUSION_FILE,
@@ -71,9 +71,9 @@ def evaluate(
         model.tta = True
         flipped = predict_results(trainer, model, datamodule.eval_loader(tested)).summary
         model.tta = False
-        summary.update(accuracy_tta=flipped["accuracy"], f1_macro_tta=flipped["f1_macro"])
+        summary.update({f"{ACCURACY}_tta": flipped[ACCURACY], f"{F1_MACRO}_tta": flipped[F1_MACRO]})
     noise = noise_robustness(trainer, model, tested, list(noise_sigmas), noise_seed, datamodule.eval_loader)
-    summary.update({f"noise_{row['sigma']:g}/accuracy": row["accuracy"] for row in noise})
+    summary.update({f"noise_{row['sigma']:g}/{ACCURACY}": row[ACCURACY] for row in noise})
     summary.update(timings or {}, eval_minutes=(time.perf_counter() - start) / 60)
     if trainer.is_global_zero:
         _write_reports(trainer, out, datamodule, results, summary, top_k)
@@ -86,7 +86,7 @@ def evaluate(
             _write_gradcam(trainer, out, model, datamodule, results, gradcam)
         result_files.write_metrics(out / METRICS_FILE, summary)
         log.info(
-            "Test accuracy %.4f, macro F1 %.4f; reports in %s", summary["accuracy"], summary["f1_macro"], out
+            "Test accuracy %.4f, macro F1 %.4f; reports in %s", summary[ACCURACY], summary[F1_MACRO], out
         )
     return {f"test/{k}": v for k, v in summary.items()}
 

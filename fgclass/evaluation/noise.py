@@ -14,7 +14,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from fgclass.metrics import Results, compute_results, gather_outputs
+from fgclass.metrics import ACCURACY, F1_MACRO, Results, compute_results, gather_outputs
 
 
 def predict_results(trainer: L.Trainer, model: L.LightningModule, loader: DataLoader) -> Results:
@@ -57,5 +57,5 @@ def noise_robustness(
     for sigma in sigmas:
         noisy = loader(NoisyDataset(dataset, sigma, seed))
         metrics = predict_results(trainer, model, noisy).summary
-        rows.append({"sigma": float(sigma), "accuracy": metrics["accuracy"], "f1_macro": metrics["f1_macro"]})
+        rows.append({"sigma": float(sigma), ACCURACY: metrics[ACCURACY], F1_MACRO: metrics[F1_MACRO]})
     return rows

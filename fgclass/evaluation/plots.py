@@ -14,6 +14,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
+from fgclass.metrics import ACCURACY, F1_MACRO, LOSS
+
 
 def confusion_figure(matrix: np.ndarray, class_names: Sequence[str]) -> Figure:
     """Counts and row-normalised (recall) views side by side; legible up to ~100 classes."""
@@ -53,7 +55,7 @@ def confusion_figure(matrix: np.ndarray, class_names: Sequence[str]) -> Figure:
 def curves_figure(history: dict[str, list[float]]) -> Figure:
     """Loss and accuracy per epoch for train and val (keys like ``train/loss``, ``val/accuracy``)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
-    for ax, metric in zip(axes, ("loss", "accuracy")):
+    for ax, metric in zip(axes, (LOSS, ACCURACY)):
         for split in ("train", "val"):
             values = history.get(f"{split}/{metric}", [])
             if values:
@@ -70,8 +72,8 @@ def noise_figure(rows: list[dict[str, float]]) -> Figure:
     """Accuracy and macro F1 against the noise standard deviation."""
     fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
     sigmas = [r["sigma"] for r in rows]
-    ax.plot(sigmas, [r["accuracy"] for r in rows], marker="o", label="accuracy")
-    ax.plot(sigmas, [r["f1_macro"] for r in rows], marker="s", label="macro F1")
+    ax.plot(sigmas, [r[ACCURACY] for r in rows], marker="o", label="accuracy")
+    ax.plot(sigmas, [r[F1_MACRO] for r in rows], marker="s", label="macro F1")
     ax.set_xlabel("Gaussian noise sigma ([0,1] pixel scale)")
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from fgclass.metrics import PerClass
+from fgclass.metrics import ACCURACY, F1_MACRO, PerClass
 from fgclass.run_files import CLASSIFICATION_REPORT
 from fgclass.text import markdown_table
 
@@ -36,7 +36,7 @@ def classification_rows(
     ]
     total = int(per_class.support.sum())
     rows.append(
-        {"class": "accuracy", "precision": None, "recall": None, "f1": summary["accuracy"], "support": total}
+        {"class": ACCURACY, "precision": None, "recall": None, "f1": summary[ACCURACY], "support": total}
     )
     for average in ("macro", "weighted"):
         rows.append(
@@ -112,6 +112,6 @@ def write_predictions(
 def write_noise_csv(path: Path, rows: list[dict[str, float]]) -> None:
     """``noise_robustness.csv``: sigma, accuracy, f1_macro."""
     with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["sigma", "accuracy", "f1_macro"])
+        writer = csv.DictWriter(handle, fieldnames=["sigma", ACCURACY, F1_MACRO])
         writer.writeheader()
         writer.writerows(rows)
