@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from fgclass.models.backbones import create_backbone
+from fgclass.models.classifier import normalize
 
 PACKAGED_LITE0 = "timm/efficientnet_lite0"  # ImageNet weights that install with fgclass: no download
 
@@ -32,7 +33,7 @@ class BackboneFeatures:
     @torch.inference_mode()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         model, mean, std = self._network
-        return model((images.float() / 255 - mean) / std)
+        return model(normalize(images, mean, std))
 
 
 def packaged_lite0_features() -> BackboneFeatures:
