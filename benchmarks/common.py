@@ -8,7 +8,6 @@ import ctypes
 import gc
 import logging
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -19,6 +18,7 @@ from typing import Any, TypeVar
 import lightning as L
 import torch
 
+from fgclass.provenance import cpu_name
 from fgclass.text import markdown_table
 
 K = TypeVar("K")
@@ -37,13 +37,9 @@ def step_args(description: str, batch_size: int = 16, reps: int = 3) -> argparse
 
 def machine() -> str:
     """One line naming the CPU, its cores, torch/Lightning versions and any GPU."""
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    names = [line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")]
-    cpu = names[0] if names else platform.processor() or "unknown CPU"
-    flags = [flag for flag in ("avx512_bf16", "amx_tile") if flag in cpuinfo]
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
     return (
-        f"{cpu} ({', '.join(flags) or 'no bf16 ISA'}), {len(_affinity())} cores, {torch.get_num_threads()} "
+        f"{cpu_name()}, {len(_affinity())} cores, {torch.get_num_threads()} "
         f"torch threads; torch {torch.__version__}, lightning {L.__version__}; {gpu}"
     )
 

@@ -20,6 +20,7 @@ from fgclass.errors import ConfigError
 from fgclass.evaluation import plots, result_files
 from fgclass.evaluation.gradcam import write_gradcam
 from fgclass.evaluation.noise import noise_robustness, predict_results
+from fgclass.evaluation.protocol import evaluation_protocol
 from fgclass.evaluation.tensorboard import add_image, add_scalars, add_text, read_history
 from fgclass.metrics import ACCURACY, F1_MACRO, Results
 from fgclass.run_files import (
@@ -48,6 +49,7 @@ def evaluate(
     gradcam: Mapping[str, Any] | None = None,
     tta: bool = False,
     figures: bool = True,
+    protocol: Mapping[str, Any] | None = None,
 ) -> dict[str, float]:
     """Test ``model`` (weights from ``ckpt_path`` if given) and write every report into ``output_dir``.
 
@@ -57,7 +59,9 @@ def evaluate(
     noise_robustness.csv/.png (when ``noise_sigmas``), curves.png (from the scalars logged in
     ``history_dir``), per_class_f1.png. Figures also go to TensorBoard; ``figures=False`` leaves
     them out and keeps the numbers. ``timings`` (e.g. ``fit_minutes``) join the summary, with
-    the evaluation's own ``eval_minutes``. Returns the summary, prefixed ``test/``.
+    the evaluation's own ``eval_minutes``. ``metrics.json`` also says how the numbers were made
+    (:func:`~fgclass.evaluation.protocol.evaluation_protocol`; ``protocol``: fields only the caller
+    knows, such as the training seed). Returns the summary, prefixed ``test/``.
     """
     start = time.perf_counter()
     out = Path(output_dir)
@@ -84,7 +88,8 @@ def evaluate(
             _write_figures(trainer, out, datamodule.class_names, results, noise, history_dir)
         if gradcam and gradcam.get("enabled"):
             _write_gradcam(trainer, out, model, datamodule, results, gradcam)
-        result_files.write_metrics(out / METRICS_FILE, summary)
+        described = evaluation_protocol(trainer, model, datamodule, ckpt_path, tta, protocol)
+        result_files.write_metrics(out / METRICS_FILE, summary, described)
         log.info(
             "Test accuracy %.4f, macro F1 %.4f; reports in %s", summary[ACCURACY], summary[F1_MACRO], out
         )

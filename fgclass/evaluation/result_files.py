@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from fgclass.metrics import ACCURACY, F1_MACRO, PerClass
-from fgclass.run_files import CLASSIFICATION_REPORT
+from fgclass.run_files import CLASSIFICATION_REPORT, PROTOCOL_KEY
 from fgclass.text import markdown_table
 
 
-def write_metrics(path: Path, metrics: dict[str, float]) -> None:
-    """``metrics.json`` (values rounded to 6 decimals)."""
+def write_metrics(path: Path, metrics: dict[str, float], protocol: Mapping[str, Any]) -> None:
+    """``metrics.json``: the numbers (rounded to 6 decimals), then under ``protocol`` how they were made."""
     rounded = {k: round(v, 6) if isinstance(v, float) else v for k, v in metrics.items()}
-    path.write_text(json.dumps(rounded, indent=2) + "\n")
+    path.write_text(json.dumps({**rounded, PROTOCOL_KEY: dict(protocol)}, indent=2) + "\n")
 
 
 def classification_rows(
