@@ -48,6 +48,7 @@ _HPARAM_KEYS = (
     "model.backbone",
     "model.weights",
     "model.optimizer.lr",
+    "model.lr_base_size",
     "model.optimizer.weight_decay",
     "model.head.dropout",
     "model.loss.label_smoothing",
@@ -61,9 +62,11 @@ _HPARAM_KEYS = (
 )
 
 
-def hparams_summary(cfg: DictConfig) -> dict[str, Any]:
-    """The settings that tell runs apart: config-group choices plus key values (for HParams)."""
-    summary: dict[str, Any] = {"seed": cfg.seed}
+def hparams_summary(cfg: DictConfig, record: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The settings that tell runs apart: config-group choices plus key values (for HParams), and
+    the global batch and learning rate a model's hyper-parameters (``record``) say it trained at."""
+    record = record or {}
+    summary = {"seed": cfg.seed, **{k: record[k] for k in ("global_batch", "effective_lr") if k in record}}
     if HydraConfig.initialized():
         choices = HydraConfig.get().runtime.choices
         summary.update({group: choices[group] for group in _CHOICE_GROUPS if group in choices})

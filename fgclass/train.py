@@ -87,6 +87,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.cache_features:  # frozen backbone: run it once per split, train the head on features
         datamodule = FeatureDataModule(datamodule, model, callbacks)
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_dict(cfg.logger) or False)
+    model.scale_lr(datamodule.batch_size, trainer)  # every base rate follows the global batch
 
     found_lr = None
     if cfg.lr_find.enabled:
@@ -116,7 +117,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         )
         metrics.update(results)
         scalars = {k: v for k, v in results.items() if not k.endswith(("num_samples", "_minutes"))}
-        log_hparams(trainer, hparams_summary(cfg), scalars)
+        log_hparams(trainer, hparams_summary(cfg, model.hparams), scalars)
     log.info(
         "Results: %s  |  TensorBoard: tensorboard --logdir %s", cfg.paths.output_dir, cfg.paths.output_dir
     )

@@ -43,7 +43,9 @@ class Phase:
     """At the start of ``epoch``, unfreeze ``unfreeze`` stages with learning rate ``lr``.
 
     ``unfreeze`` is ``"all"``, a number of still-frozen stages counted from the top, or a list of
-    stage names. ``head_lr``, if given, becomes the head's learning rate from then on.
+    stage names. ``head_lr``, if given, becomes the head's learning rate from then on. Both are base
+    rates: they train at x the Classifier's ``lr_scale``, as its optimizer's rate does (the rates
+    follow the global batch, :mod:`fgclass.models.lr_scaling`).
     """
 
     epoch: int
@@ -123,21 +125,23 @@ class Finetuning(BaseFinetuning):
 
     def finetune_function(self, pl_module: L.LightningModule, epoch: int, optimizer: Optimizer) -> None:
         trainer = pl_module.trainer
+        scale = pl_module.lr_scale
         for index, phase in enumerate(self.phases):
             if index in self._applied or phase.epoch > epoch:
                 continue
             stages = self._resolve(phase.unfreeze, pl_module, pl_module.frozen_stages)
             self._set_frozen(pl_module, pl_module.frozen_stages - set(stages))
             params = pl_module.stage_parameters()
+            lr = phase.lr * scale
             for stage in stages:
                 if self.zero_lr:
-                    set_group_lr(trainer, optimizer, f"backbone.{stage}", phase.lr)
+                    set_group_lr(trainer, optimizer, f"backbone.{stage}", lr)
                 else:
-                    add_group(trainer, optimizer, f"backbone.{stage}", params[stage], phase.lr)
+                    add_group(trainer, optimizer, f"backbone.{stage}", params[stage], lr)
             if phase.head_lr is not None:
-                set_group_lr(trainer, optimizer, "head", phase.head_lr)
+                set_group_lr(trainer, optimizer, "head", phase.head_lr * scale)
             self._applied.append(index)
-            log.info("Epoch %d: unfroze %s at lr %g", epoch, ", ".join(stages) or "nothing", phase.lr)
+            log.info("Epoch %d: unfroze %s at lr %g", epoch, ", ".join(stages) or "nothing", lr)
 
     # --- helpers -------------------------------------------------------------------------------
     def _set_frozen(self, pl_module: Classifier, frozen: set[str]) -> None:

@@ -25,9 +25,8 @@ from fgclass.metrics import (
 )
 from fgclass.models.backbones import create_backbone
 from fgclass.models.heads import build_head
+from fgclass.models.lr_scaling import ScaledLearningRate, check_lr_settings
 from fgclass.models.mixing import BatchMixing
-
-_DEFAULT_OPTIMIZER = {"_target_": "torch.optim.Adam", "lr": 1e-3}
 
 
 def _current_form(
@@ -53,7 +52,7 @@ def normalize(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> to
     return (x - mean) / std
 
 
-class Classifier(L.LightningModule):
+class Classifier(ScaledLearningRate, L.LightningModule):
     """Image classifier over a registered backbone.
 
     Inputs are ``uint8`` images (0-255) or floats in [0, 1], shape ``(N, 3, H, W)``; the module
@@ -74,7 +73,7 @@ class Classifier(L.LightningModule):
         head: Hydra config of a partial head builder, called with (in_features, num_classes)
             (``conf/model/head/``); ``None``: :func:`~fgclass.models.heads.build_head`'s default.
         loss: Hydra config of the loss module (``conf/model/loss/``); ``None``: cross-entropy.
-        optimizer: Hydra config of a torch optimizer (``_target_``, ``lr``, ...).
+        optimizer: Hydra config of a torch optimizer (``_target_``, ``lr``, ...); ``lr`` is the base rate.
         schedulers: named Lightning scheduler configs: ``{name: {scheduler: {_target_...},
             interval, frequency, monitor}}``; several may drive the one optimizer.
         mean / std: input normalisation; ``None``: what the backbone's weights were trained with
@@ -84,8 +83,17 @@ class Classifier(L.LightningModule):
             ``prob``) to train on mixed images with soft targets; ``None``/empty: no mixing.
         lr_layer_decay: layer-wise learning-rate decay: backbone stage ``k`` from the top trains at
             ``lr * lr_layer_decay ** k`` (the head at ``lr``); 1.0 keeps one learning rate.
+        lr_base_size / lr_base_scale: the global batch the base rates were tuned at, and how every
+            rate follows another one (``linear``, ``sqrt``, ``none``; ``None``: sqrt for Adam-family
+            optimizers, else linear): :class:`~fgclass.models.lr_scaling.ScaledLearningRate`. Arguments
+            here, not in ``optimizer``, which is passed to the torch optimizer as it is.
         image_size / resize_size: the eval preprocessing (shorter side to ``resize_size``, centre
             crop ``image_size``), kept in the checkpoint so predict and export need no training data.
+        temperature: the calibration temperature fitted after training (calibrated probabilities
+            are ``softmax(logits / temperature)``); ``None``: not calibrated. The logits themselves
+            never change.
+        rejection: the "unknown" rule fitted after training (:mod:`fgclass.evaluation.ood`: score,
+            threshold, acceptance); ``None``: every image gets a class.
     """
 
     def __init__(
@@ -104,8 +112,12 @@ class Classifier(L.LightningModule):
         channels_last: bool = False,
         mixing: Mapping[str, float] | None = None,
         lr_layer_decay: float = 1.0,
+        lr_base_size: int | None = None,
+        lr_base_scale: str | None = None,
         image_size: int | None = None,
         resize_size: int | None = None,
+        temperature: float | None = None,
+        rejection: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)  # logged with the final metrics instead
@@ -121,6 +133,7 @@ class Classifier(L.LightningModule):
             raise ConfigError("model.mixing needs model/loss=cross_entropy (soft targets).")
         if not 0 < lr_layer_decay <= 1:
             raise ConfigError(f"model.lr_layer_decay={lr_layer_decay}: use a factor in (0, 1].")
+        check_lr_settings(lr_base_size, lr_base_scale)
         self.hparams.mean = list(mean or net.mean)  # the checkpoint keeps what the weights needed
         self.hparams.std = list(std or net.std)
         self.register_buffer("mean", torch.tensor(self.hparams.mean).view(1, 3, 1, 1), persistent=False)
@@ -137,15 +150,6 @@ class Classifier(L.LightningModule):
         self.tta = False  # test/predict: average over horizontal flips (see predict_logits)
         if channels_last:
             self.to(memory_format=torch.channels_last)
-
-    @property
-    def lr(self) -> float:
-        """The base learning rate (``optimizer.lr``), which the learning-rate range test sets."""
-        return float((self.hparams.optimizer or {}).get("lr", 1e-3))
-
-    @lr.setter
-    def lr(self, value: float) -> None:
-        self.hparams.optimizer = {**(self.hparams.optimizer or _DEFAULT_OPTIMIZER), "lr": float(value)}
 
     @property
     def class_names(self) -> list[str]:
@@ -244,8 +248,8 @@ class Classifier(L.LightningModule):
         return self
 
     def configure_optimizers(self) -> dict[str, Any] | tuple[list, list]:
-        optimizer_cfg = dict(self.hparams.optimizer or _DEFAULT_OPTIMIZER)
-        lr = optimizer_cfg["lr"]
+        optimizer_cfg = self.optimizer_config()
+        optimizer_cfg["lr"] = lr = self.lr
         groups = [{"name": "head", "params": list(self.head.parameters())}]
         stages = self.stage_parameters()
         for depth, (stage, params) in enumerate(reversed(stages.items()), start=1):
