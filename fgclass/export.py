@@ -21,10 +21,10 @@ from omegaconf import DictConfig
 import fgclass
 import fgclass.config
 from fgclass.app import run_task
+from fgclass.data.inputs import find_inputs, read_image
 from fgclass.data.transforms import eval_transform
 from fgclass.errors import ConfigError, DataError
 from fgclass.inference.exporters import export
-from fgclass.inference.inputs import find_inputs, read_image
 from fgclass.inference.runs import run_datamodule, run_folder
 from fgclass.models.loading import input_size, load_classifier
 

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
+    MulticlassCalibrationError,
     MulticlassConfusionMatrix,
     MulticlassF1Score,
     MulticlassPrecision,
@@ -32,12 +33,15 @@ from torchmetrics.classification import (
 )
 
 ACCURACY, F1_MACRO, LOSS = "accuracy", "f1_macro", "loss"
+ECE, NLL = "ece", "nll"  # calibration: expected calibration error (15 bins, top-1), negative log-likelihood
+ECE_BINS = 15
 BEST_VAL_ACCURACY = "val/accuracy_best"  # what sweepers optimise: the best epoch, not the last one
 SUMMARY = (ACCURACY, F1_MACRO, "precision_macro", "recall_macro")  # validation logs these
 REPORT = (  # a test report: the summary, weighted and per-class values, the confusion matrix
     *SUMMARY,
     *(f"{m}_{a}" for a in ("weighted", "per_class") for m in ("precision", "recall", "f1")),
     "confusion_matrix",
+    ECE,
 )
 _BY_AVERAGE = {"precision": MulticlassPrecision, "recall": MulticlassRecall, "f1": MulticlassF1Score}
 
@@ -49,6 +53,8 @@ def _metric(name: str, num_classes: int, sync_on_compute: bool) -> Metric:
         return MulticlassAccuracy(num_classes, average="micro", sync_on_compute=sync_on_compute)
     if name == "confusion_matrix":
         return MulticlassConfusionMatrix(num_classes, sync_on_compute=sync_on_compute)
+    if name == ECE:
+        return MulticlassCalibrationError(num_classes, ECE_BINS, "l1", sync_on_compute=sync_on_compute)
     kind, _, average = name.partition("_")
     average = "none" if average == "per_class" else average
     return _BY_AVERAGE[kind](num_classes, average=average, sync_on_compute=sync_on_compute)
@@ -79,7 +85,8 @@ class PerClass:
 class Results:
     """One evaluation pass over a split: outputs in dataset order and everything computed from them.
 
-    ``summary``: accuracy, macro and weighted precision/recall/F1, loss and ``num_samples``;
+    ``summary``: accuracy, macro and weighted precision/recall/F1, loss (the training criterion),
+    ECE and NLL (of the logits as given), and ``num_samples``;
     ``confusion``: counts, row = true class, column = predicted class.
     """
 
@@ -99,6 +106,7 @@ def compute_results(
     values = classification_metrics(logits.shape[1], REPORT, sync_on_compute=False)(logits, targets)
     summary = {k: float(v) for k, v in values.items() if v.ndim == 0}
     summary[LOSS] = float(loss(logits.float(), targets))
+    summary[NLL] = float(F.cross_entropy(logits.float(), targets))
     summary["num_samples"] = len(targets)
     confusion = values["confusion_matrix"]
     per_class = PerClass(

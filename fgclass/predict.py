@@ -23,11 +23,12 @@ from omegaconf import DictConfig
 import fgclass.config  # noqa: F401  (registers the fgclass.* config resolvers)
 from fgclass.app import run_task
 from fgclass.callbacks import progress_bar
+from fgclass.data.inputs import PredictDataset, find_inputs
 from fgclass.data.loaders import make_loader
 from fgclass.data.transforms import eval_transform
 from fgclass.errors import ConfigError, DataError
+from fgclass.evaluation.ood import ood_score
 from fgclass.evaluation.result_files import write_predictions
-from fgclass.inference.inputs import PredictDataset, find_inputs
 from fgclass.models.loading import input_size, load_classifier
 from fgclass.run_files import PREDICTIONS_FILE
 from fgclass.text import listing
@@ -41,6 +42,17 @@ def predict(cfg: DictConfig) -> dict[str, int]:
     """Predict every readable file of ``cfg.inputs``; write predictions.csv and skipped.csv."""
     model = load_classifier(cfg.ckpt_path)
     model.tta = bool(cfg.tta)
+    temperature = model.hparams.get("temperature")
+    rule = model.hparams.get("rejection") if cfg.reject else None
+    if cfg.reject and rule is None:
+        log.warning("%s stores no rejection rule: every image gets one of its classes.", cfg.ckpt_path)
+    if temperature is None:
+        log.warning(
+            "%s has no calibration temperature (trained with calibration=none, or before fgclass fitted "
+            "one): the probabilities in %s are uncalibrated.",
+            cfg.ckpt_path,
+            PREDICTIONS_FILE,
+        )
     image_size, resize_size = input_size(model, cfg.image_size, cfg.resize_size)
     files = find_inputs(cfg.inputs)
     if cfg.batch_size < 1:
@@ -63,7 +75,12 @@ def predict(cfg: DictConfig) -> dict[str, int]:
             + listing([f"{path}: {why}" for path, why in skipped])
         )
     paths = [str(files[index[row]]) for row in good]
-    write_predictions(out / PREDICTIONS_FILE, paths, logits[good], None, model.class_names, cfg.top_k)
+    unknown = None
+    if rule is not None:
+        unknown = ood_score(logits[good], rule["score"], rule.get("temperature")) < rule["threshold"]
+    write_predictions(
+        out / PREDICTIONS_FILE, paths, logits[good], None, model.class_names, cfg.top_k, temperature, unknown
+    )
     with (out / SKIPPED_FILE).open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["path", "reason"])
@@ -71,10 +88,11 @@ def predict(cfg: DictConfig) -> dict[str, int]:
 
     top = Counter(model.class_names[i] for i in logits[good].argmax(1).tolist()).most_common(3)
     log.info(
-        "Predicted %d image%s%s: %s in %s (most often %s)",
+        "Predicted %d image%s%s%s: %s in %s (most often %s)",
         len(good),
         "" if len(good) == 1 else "s",
         " with flip TTA" if model.tta else "",
+        f", {int(unknown.sum())} of them unknown" if unknown is not None else "",
         PREDICTIONS_FILE,
         out,
         ", ".join(f"{name} x{count}" for name, count in top),

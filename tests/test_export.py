@@ -56,9 +56,12 @@ def test_onnx_export_passes_its_parity_check_and_describes_itself(
     assert info["preprocessing"]["resize_shorter_side"] == 36 and info["preprocessing"]["center_crop"] == 32
     assert len(info["class_names"]) == 9 and info["opset"] == 18 and info["torch"] == torch.__version__
     session = onnxruntime.InferenceSession(str(onnx_export / "model.onnx"))
-    for batch in (1, 3, 10):  # any batch size
-        out = session.run(None, {"images": np.zeros((batch, 3, 32, 32), np.uint8)})[0]
-        assert out.shape == (batch, 9)
+    for batch in (1, 3, 10):  # any batch size; the OOD score beside the logits
+        logits, score = session.run(None, {"images": np.zeros((batch, 3, 32, 32), np.uint8)})
+        assert logits.shape == (batch, 9) and score.shape == (batch,)
+    ckpt = next((trained_run / "checkpoints").glob("epoch*.ckpt"))
+    rule = torch.load(ckpt, weights_only=True)["hyper_parameters"]["rejection"]
+    assert info["score"]["kind"] == rule["score"] and info["score"]["unknown_below"] == rule["threshold"]
 
 
 def test_readme_snippet_needs_only_onnxruntime_and_gives_predicts_labels(
@@ -81,10 +84,15 @@ def test_readme_snippet_needs_only_onnxruntime_and_gives_predicts_labels(
     # in fp32, as onnxruntime runs the file (bf16 autocast, the default on AMX CPUs, flips near-ties)
     predict(
         predict_config(
-            tmp_path, f"ckpt_path={ckpt}", f"inputs={_as_csv(images, tmp_path)}", "trainer.precision=32-true"
+            tmp_path,
+            f"ckpt_path={ckpt}",
+            f"inputs={_as_csv(images, tmp_path)}",
+            "trainer.precision=32-true",
+            "reject=false",  # the snippet always names a class
         )
     )
-    expected = {r["path"]: r["predicted_label"] for r in read_csv(tmp_path / "run" / "predictions.csv")}
+    predicted = read_csv(tmp_path / "run" / "predictions.csv")
+    expected = {r["path"]: r["predicted_label"] for r in predicted}
     # run as written, then make sure neither torch nor fgclass was needed
     check = "import runpy, sys; runpy.run_path('predict_onnx.py', run_name='__main__'); "
     check += "assert not {'torch', 'fgclass'} & set(sys.modules), 'snippet imported torch'"
@@ -99,6 +107,16 @@ def test_readme_snippet_needs_only_onnxruntime_and_gives_predicts_labels(
     lines = result.stdout.splitlines()  # "<path> <label>", in argument order; both may hold spaces
     assert len(lines) == len(images) and all(line.startswith(f"{p} ") for p, line in zip(images, lines))
     assert {str(p): line[len(str(p)) + 1 :] for p, line in zip(images, lines)} == expected
+    # the temperature is part of the graph: its softmax is predict's calibrated probability
+    temperature = json.loads((onnx_export / "model.json").read_text())["temperature"]
+    assert temperature == torch.load(ckpt, weights_only=True)["hyper_parameters"]["temperature"] != 1.0
+    session = onnxruntime.InferenceSession(str(onnx_export / "model.onnx"))
+    pixels = np.stack(
+        [np.asarray(Image.open(p).convert("RGB"))[2:34, 6:38].transpose(2, 0, 1) for p in images]
+    )
+    probs = torch.from_numpy(session.run(None, {"images": pixels})[0]).softmax(1).max(1).values
+    by_path = {r["path"]: float(r["top1_prob"]) for r in predicted}
+    assert [by_path[str(p)] for p in images] == pytest.approx(probs.tolist(), abs=1e-4)
 
 
 def _run_test_images(run: Path) -> list[str]:

@@ -11,9 +11,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from fgclass.config import CONF_DIR, compose_config
+from fgclass.data.inputs import PredictDataset, find_inputs
 from fgclass.data.transforms import eval_transform
 from fgclass.errors import CheckpointError, ConfigError, DataError
-from fgclass.inference.inputs import PredictDataset, find_inputs
 from fgclass.models.loading import load_classifier
 from fgclass.predict import main as predict_main
 from fgclass.predict import predict
@@ -163,3 +163,15 @@ def test_predict_bad_input_is_one_clear_error(
     ]
     with pytest.raises(error, match=message):
         predict(predict_config(tmp_path, *overrides, *extra))
+
+
+def test_a_folder_reached_through_dot_dot_is_searched_and_hidden_files_below_it_are_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photos = tmp_path / "photos"
+    (photos / ".thumbnails").mkdir(parents=True)
+    for name in ("a.png", ".hidden.png", ".thumbnails/b.png"):
+        (photos / name).write_bytes(b"")
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    assert find_inputs("../photos") == [Path("../photos/a.png")]

@@ -18,11 +18,13 @@ from torch.utils.data import Subset
 from fgclass.data.datamodule import ImageClassificationDataModule
 from fgclass.errors import ConfigError
 from fgclass.evaluation import plots, result_files
+from fgclass.evaluation.calibration import fit_temperature, reliability_bins
 from fgclass.evaluation.gradcam import write_gradcam
 from fgclass.evaluation.noise import noise_robustness, predict_results
+from fgclass.evaluation.ood import ood_score, other_images_report, rejection_rule
 from fgclass.evaluation.protocol import evaluation_protocol
 from fgclass.evaluation.tensorboard import add_image, add_scalars, add_text, read_history
-from fgclass.metrics import ACCURACY, F1_MACRO, Results
+from fgclass.metrics import ACCURACY, ECE, F1_MACRO, NLL, Results, compute_results
 from fgclass.run_files import (
     CLASSIFICATION_REPORT,
     CONFUSION_FILE,
@@ -50,6 +52,9 @@ def evaluate(
     tta: bool = False,
     figures: bool = True,
     protocol: Mapping[str, Any] | None = None,
+    calibration: str | None = "temperature",
+    rejection: Mapping[str, Any] | None = None,
+    ood_root: str | None = None,
 ) -> dict[str, float]:
     """Test ``model`` (weights from ``ckpt_path`` if given) and write every report into ``output_dir``.
 
@@ -61,7 +66,14 @@ def evaluate(
     them out and keeps the numbers. ``timings`` (e.g. ``fit_minutes``) join the summary, with
     the evaluation's own ``eval_minutes``. ``metrics.json`` also says how the numbers were made
     (:func:`~fgclass.evaluation.protocol.evaluation_protocol`; ``protocol``: fields only the caller
-    knows, such as the training seed). Returns the summary, prefixed ``test/``.
+    knows, such as the training seed). ``calibration="temperature"`` fits a temperature on the
+    validation split (:mod:`~fgclass.evaluation.calibration`), stores it in ``model.hparams`` (the
+    caller saves it with the checkpoint), reports ECE and NLL before and after it, and shows
+    calibrated probabilities in predictions.csv; ``None`` leaves the model uncalibrated. ``rejection``
+    (``score``, ``acceptance``) sets the "unknown" rule stored in ``model.hparams.rejection``
+    (:mod:`~fgclass.evaluation.ood`); ``ood_root``, a folder of images of none of the classes, is
+    scored against the test images (AUROC, FPR at 95 % TPR, share rejected, ood_scores.png).
+    Returns the summary, prefixed ``test/``.
     """
     start = time.perf_counter()
     out = Path(output_dir)
@@ -76,16 +88,37 @@ def evaluate(
         flipped = predict_results(trainer, model, datamodule.eval_loader(tested)).summary
         model.tta = False
         summary.update({f"{ACCURACY}_tta": flipped[ACCURACY], f"{F1_MACRO}_tta": flipped[F1_MACRO]})
+    if calibration not in ("temperature", None):
+        raise ConfigError(f"eval.calibration={calibration}: use temperature, or null (calibration=none).")
+    validation = predict_results(trainer, model, datamodule.eval_loader(datamodule.datasets["val"]))
+    temperature = None
+    if calibration == "temperature":
+        temperature = fit_temperature(validation.logits, validation.targets)
+        model.hparams.temperature = temperature  # a checkpoint saved from the model carries it
+        after = compute_results((results.logits / temperature, results.targets, results.index)).summary
+        summary.update({f"{ECE}_calibrated": after[ECE], f"{NLL}_calibrated": after[NLL]})
+        summary["temperature"] = temperature
+    rule = rejection_rule(validation.logits, rejection or {}, temperature)
+    model.hparams.rejection = rule  # stored with the checkpoint like the temperature
+    test_scores = ood_score(results.logits, rule["score"], temperature)
+    summary["test_rejected"] = float((test_scores < rule["threshold"]).float().mean())
+    ood_scores = None
+    if ood_root:
+        found, ood_scores = other_images_report(trainer, model, datamodule, ood_root, results.logits, rule)
+        summary.update(found)
     noise = noise_robustness(trainer, model, tested, list(noise_sigmas), noise_seed, datamodule.eval_loader)
     summary.update({f"noise_{row['sigma']:g}/{ACCURACY}": row[ACCURACY] for row in noise})
     summary.update(timings or {}, eval_minutes=(time.perf_counter() - start) / 60)
     if trainer.is_global_zero:
-        _write_reports(trainer, out, datamodule, results, summary, top_k)
+        _write_reports(trainer, out, datamodule, results, summary, top_k, temperature)
         if noise:
             add_scalars(trainer, {f"test/{k}": v for k, v in summary.items() if k.startswith("noise_")})
             result_files.write_noise_csv(out / NOISE_FILE, noise)
         if figures:
-            _write_figures(trainer, out, datamodule.class_names, results, noise, history_dir)
+            _write_figures(trainer, out, datamodule.class_names, results, noise, history_dir, temperature)
+        if ood_scores is not None and figures:
+            figure = plots.score_histogram_figure(ood_scores, rule["threshold"], rule["score"])
+            _publish(trainer, "test/ood_scores", figure, out / "ood_scores.png")
         if gradcam and gradcam.get("enabled"):
             _write_gradcam(trainer, out, model, datamodule, results, gradcam)
         described = evaluation_protocol(trainer, model, datamodule, ckpt_path, tta, protocol)
@@ -103,8 +136,10 @@ def _write_reports(
     results: Results,
     summary: dict[str, float],
     top_k: int,
+    temperature: float | None,
 ) -> None:
-    """Classification report, confusion matrix and predictions (files, the report also to TensorBoard)."""
+    """Classification report, confusion matrix and predictions (probabilities at ``temperature``;
+    files, the report also to TensorBoard)."""
     out.mkdir(parents=True, exist_ok=True)
     names = datamodule.class_names
     per_class, matrix = results.per_class, results.confusion
@@ -119,6 +154,7 @@ def _write_reports(
         results.targets,
         names,
         top_k,
+        temperature,
     )
     add_text(trainer, "test/classification_report", (out / f"{CLASSIFICATION_REPORT}.md").read_text())
 
@@ -130,13 +166,21 @@ def _write_figures(
     results: Results,
     noise: list[dict[str, float]],
     history_dir: str | Path | None,
+    temperature: float | None,
 ) -> None:
-    """Confusion matrix, per-class F1 and noise robustness as PNG files and TensorBoard images;
-    the training curves (from the scalars logged in ``history_dir``) as a PNG file."""
+    """Confusion matrix, per-class F1, reliability (before and after ``temperature``) and noise
+    robustness as PNG files and TensorBoard images; the training curves (from the scalars logged in
+    ``history_dir``) as a PNG file."""
     confusion = plots.confusion_figure(results.confusion.numpy(), names)
     _publish(trainer, "test/confusion_matrix", confusion, out / "confusion_matrix.png")
     per_class_f1 = plots.per_class_f1_figure(results.per_class.f1.numpy(), names)
     _publish(trainer, "test/per_class_f1", per_class_f1, out / "per_class_f1.png")
+    curves = {"as trained": reliability_bins(results.logits, results.targets)}
+    if temperature is not None:
+        curves[f"temperature {temperature:.2f}"] = reliability_bins(
+            results.logits / temperature, results.targets
+        )
+    _publish(trainer, "test/reliability", plots.reliability_figure(curves), out / "reliability.png")
     if noise:
         _publish(trainer, "test/noise_robustness", plots.noise_figure(noise), out / "noise_robustness.png")
     history = read_history(history_dir) if history_dir is not None and Path(history_dir).is_dir() else {}

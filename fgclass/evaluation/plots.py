@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -65,6 +66,38 @@ def curves_figure(history: dict[str, list[float]]) -> Figure:
         ax.set_ylabel(metric.capitalize())
         ax.grid(alpha=0.3)
         ax.legend()
+    return fig
+
+
+def reliability_figure(curves: dict[str, list[dict[str, float]]]) -> Figure:
+    """Reliability diagram: accuracy against mean top-1 confidence per confidence bin, one line per
+    entry of ``curves`` (e.g. before and after temperature scaling; rows of
+    :func:`fgclass.evaluation.calibration.reliability_bins`), with the diagonal of perfect calibration."""
+    fig, ax = plt.subplots(figsize=(5, 5), layout="constrained")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfectly calibrated")
+    for label, rows in curves.items():
+        ax.plot([r["confidence"] for r in rows], [r["accuracy"] for r in rows], marker="o", label=label)
+    ax.set_xlabel("Mean top-1 confidence (per bin)")
+    ax.set_ylabel("Accuracy (per bin)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig
+
+
+def score_histogram_figure(scores: dict[str, Any], threshold: float, score: str) -> Figure:
+    """Histograms of an out-of-distribution ``score`` for each set of images, with the rejection
+    ``threshold`` (images left of it are answered "unknown")."""
+    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    values = {name: np.asarray(v, dtype=float) for name, v in scores.items()}
+    edges = np.histogram_bin_edges(np.concatenate(list(values.values())), bins=40)
+    for name, v in values.items():
+        ax.hist(v, bins=edges, alpha=0.5, density=True, label=f"{name} ({len(v)})")
+    ax.axvline(threshold, color="black", linestyle="--", label="rejection threshold")
+    ax.set_xlabel(f"{score} score (higher: more like the training classes)")
+    ax.set_ylabel("density")
+    ax.legend()
     return fig
 
 
@@ -160,4 +193,30 @@ def sweep_noise_figure(swept: list[str], rows: list[dict]) -> Figure:
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
+    return fig
+
+
+def label_issues_figure(panels: Sequence[tuple[np.ndarray, str, str, str]], columns: int = 6) -> Figure:
+    """A contact sheet of suspected label errors: each image (RGB) with its given label (red), the
+    suggested one (green) and a note (rank, file, score) under it, in a grid."""
+    columns = min(columns, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 2.3, rows * 2.9), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, (image, given, suggested, note) in zip(axes.flat, panels):
+        axis.imshow(image)
+        axis.set_title(f"given: {given}", fontsize=7, color="#b00000")
+        axis.text(
+            0.5,
+            -0.03,
+            f"suggested: {suggested}",
+            transform=axis.transAxes,
+            ha="center",
+            va="top",
+            fontsize=7,
+            color="#006000",
+        )
+        axis.text(0.5, -0.14, note, transform=axis.transAxes, ha="center", va="top", fontsize=6)
+    fig.tight_layout()
     return fig

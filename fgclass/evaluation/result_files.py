@@ -14,6 +14,8 @@ from fgclass.metrics import ACCURACY, F1_MACRO, PerClass
 from fgclass.run_files import CLASSIFICATION_REPORT, PROTOCOL_KEY
 from fgclass.text import markdown_table
 
+UNKNOWN = "unknown"  # the answer for an image of none of the classes
+
 
 def write_metrics(path: Path, metrics: dict[str, float], protocol: Mapping[str, Any]) -> None:
     """``metrics.json``: the numbers (rounded to 6 decimals), then under ``protocol`` how they were made."""
@@ -86,11 +88,15 @@ def write_predictions(
     targets: torch.Tensor | None,
     class_names: Sequence[str],
     top_k: int,
+    temperature: float | None = None,
+    unknown: torch.Tensor | None = None,
 ) -> None:
     """``predictions.csv``: path, true label (when ``targets`` are known), predicted label, correct,
-    then the top-k classes with their probabilities."""
+    then the top-k classes with their probabilities (``softmax(logits / temperature)``: calibrated
+    where a temperature is given). Rows where the boolean ``unknown`` is set are predicted
+    ``unknown`` (their top-k still show the closest classes)."""
     k = min(top_k, len(class_names))
-    probs, classes = logits.float().softmax(dim=1).topk(k, dim=1)
+    probs, classes = (logits.float() / (temperature or 1.0)).softmax(dim=1).topk(k, dim=1)
     labelled = targets is not None
     header = ["path", "true_label", "predicted_label", "correct"] if labelled else ["path", "predicted_label"]
     for i in range(1, k + 1):
@@ -100,11 +106,12 @@ def write_predictions(
         writer.writerow(header)
         for row, p in enumerate(paths):
             predicted = int(classes[row, 0])
+            label = UNKNOWN if unknown is not None and bool(unknown[row]) else class_names[predicted]
             if labelled:
                 y = int(targets[row])
-                line = [p, class_names[y], class_names[predicted], int(predicted == y)]
+                line = [p, class_names[y], label, int(label == class_names[y])]
             else:
-                line = [p, class_names[predicted]]
+                line = [p, label]
             for c, prob in zip(classes[row].tolist(), probs[row].tolist()):
                 line += [class_names[c], f"{prob:.6f}"]
             writer.writerow(line)

@@ -13,19 +13,48 @@ import io
 import json
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from fgclass.errors import FgclassError
+from fgclass.evaluation.ood import DEFAULT_SCORE, ood_score
 from fgclass.models.classifier import Classifier
 
 FORMATS = {"onnx": "model.onnx", "torchscript": "model.pt", "exported_program": "model.pt2"}
-INPUT_NAME, OUTPUT_NAME = "images", "logits"
+INPUT_NAME, OUTPUT_NAME, SCORE_NAME = "images", "logits", "score"
+
+
+class Deployed(nn.Module):
+    """What an export holds: ``uint8`` RGB images ``(N, 3, H, W)`` in; the classifier's logits
+    divided by its calibration temperature (their softmax is the calibrated probability) and the
+    out-of-distribution score of its rejection rule (below the rule's threshold: "unknown") out."""
+
+    def __init__(self, classifier: Classifier) -> None:
+        super().__init__()
+        self.classifier = classifier
+        self.temperature = classifier.hparams.get("temperature") or 1.0
+        self.score = (classifier.hparams.get("rejection") or {}).get("score", DEFAULT_SCORE)
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.classifier(images)
+        return logits / self.temperature, ood_score(logits, self.score, self.temperature)
+
+
+@contextlib.contextmanager
+def traceable(classifier: Classifier) -> Iterator[None]:
+    """Let ``torch.jit.trace`` walk a LightningModule outside a Trainer: the switch Lightning's own
+    ``to_torchscript`` flips, so that its ``trainer`` property answers ``None`` instead of raising."""
+    classifier._jit_is_scripting = True
+    try:
+        yield
+    finally:
+        classifier._jit_is_scripting = False
 
 
 class ExportError(FgclassError):
@@ -51,9 +80,7 @@ def _batch_dim(dynamic_batch: bool) -> tuple | None:
     return ({0: torch.export.Dim("batch", min=1)},) if dynamic_batch else None
 
 
-def export_onnx(
-    model: Classifier, example: torch.Tensor, path: Path, dynamic_batch: bool, opset: int
-) -> None:
+def export_onnx(model: Deployed, example: torch.Tensor, path: Path, dynamic_batch: bool, opset: int) -> None:
     """Write ``model`` as one ONNX file (torch's dynamo-based exporter); batch size dynamic or
     ``len(example)``. The exporter's progress lines and optimiser log are kept quiet."""
     for name in ("onnxscript", "onnx_ir"):
@@ -64,7 +91,7 @@ def export_onnx(
             (example,),
             str(path),
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
+            output_names=[OUTPUT_NAME, SCORE_NAME],
             opset_version=opset,
             dynamic_shapes=_batch_dim(dynamic_batch),
             dynamo=True,
@@ -74,7 +101,7 @@ def export_onnx(
 
 
 def export_program(
-    model: Classifier, example: torch.Tensor, path: Path, dynamic_batch: bool, opset: int
+    model: Deployed, example: torch.Tensor, path: Path, dynamic_batch: bool, opset: int
 ) -> None:
     """Write ``model`` as a ``torch.export`` program (``.pt2``, loads with ``torch.export.load``)."""
     program = torch.export.export(model, (example,), dynamic_shapes=_batch_dim(dynamic_batch))
@@ -84,14 +111,15 @@ def export_program(
 
 
 def export_torchscript(
-    model: Classifier, example: torch.Tensor, path: Path, dynamic_batch: bool, opset: int
+    model: Deployed, example: torch.Tensor, path: Path, dynamic_batch: bool, opset: int
 ) -> None:
     """Write ``model`` as a TorchScript module traced by Lightning (any batch size). PyTorch deprecates
     TorchScript in favour of ``torch.export`` (``format=exported_program``); its warning is muted."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", DeprecationWarning)  # torchmetrics properties the tracer reads
-        torch.jit.save(model.to_torchscript(method="trace", example_inputs=example), str(path))
+        with traceable(model.classifier):
+            torch.jit.save(torch.jit.trace(model, example), str(path))
 
 
 def onnx_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
@@ -117,7 +145,7 @@ def program_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
 def _torch_runner(module: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[np.ndarray], np.ndarray]:
     def run(images: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return module(torch.from_numpy(images)).numpy()
+            return module(torch.from_numpy(images))[0].numpy()
 
     return run
 
@@ -130,7 +158,7 @@ EXPORTERS = {
 
 
 def check_parity(
-    model: Classifier,
+    model: Deployed,
     run: Callable[[np.ndarray], np.ndarray],
     images: torch.Tensor,
     batch_sizes: list[int],
@@ -139,7 +167,7 @@ def check_parity(
     """Logits of the exported ``run`` against the PyTorch ``model``'s on ``images``, fed in batches of
     each of ``batch_sizes``: the largest absolute difference and the share of equal top-1 classes."""
     with torch.no_grad():
-        expected = model(images).numpy()
+        expected = model(images)[0].numpy()
     worst, agree, total = 0.0, 0, 0
     for size in batch_sizes:
         got = np.concatenate([run(images[i : i + size].numpy()) for i in range(0, len(images), size)])
@@ -164,7 +192,7 @@ def export(
     if fmt not in EXPORTERS:
         raise ExportError(f"format='{fmt}' is not supported: use one of {', '.join(EXPORTERS)}.")
     exporter, runner = EXPORTERS[fmt]
-    model = classifier.eval()
+    model = Deployed(classifier.eval()).eval()
     out.mkdir(parents=True, exist_ok=True)
     path = out / FORMATS[fmt]
     try:
@@ -187,15 +215,23 @@ def export(
             "name": OUTPUT_NAME,
             "shape": ["batch" if dynamic_batch else len(images), len(classifier.class_names)],
         },
+        "score": {  # the second output: how much an image looks like the training classes
+            "name": SCORE_NAME,
+            "shape": ["batch" if dynamic_batch else len(images)],
+            "kind": model.score,
+            "unknown_below": (classifier.hparams.get("rejection") or {}).get("threshold"),
+        },
         "preprocessing": {
             "resize_shorter_side": classifier.hparams.get("resize_size"),
             "center_crop": size,
             "mean": list(classifier.hparams.mean),
             "std": list(classifier.hparams.std),
             "note": "shorter side to resize_shorter_side (bilinear), centre crop, uint8 in; "
-            "(x / 255 - mean) / std happens inside the model",
+            "(x / 255 - mean) / std happens inside the model; the logits out are divided by the "
+            "temperature (when there is one), so their softmax is the calibrated probability",
         },
         "class_names": classifier.class_names,
+        "temperature": classifier.hparams.get("temperature"),
         "opset": opset if fmt == "onnx" else None,
         "torch": torch.__version__,
         "parity": {**asdict(parity), "passed": parity.passed},

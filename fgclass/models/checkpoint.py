@@ -3,12 +3,14 @@ with a message naming the setting when a file is missing or unreadable."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from fgclass.errors import CheckpointError
+from fgclass.files import atomic_write
 
 
 def read_torch_file(path: str | Path, key: str, what: str = "PyTorch checkpoint") -> Any:
@@ -38,3 +40,13 @@ def read_state_dict(path: str | Path, key: str) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path} does not contain a state dict (a mapping of names to tensors).")
     return state
+
+
+def update_hyperparameters(path: str | Path, **values: Any) -> None:
+    """Set ``values`` among a Lightning checkpoint's hyper-parameters (e.g. the calibration
+    temperature fitted after it was saved), rewriting the file atomically."""
+    checkpoint = read_torch_file(path, "checkpoint")
+    checkpoint.setdefault("hyper_parameters", {}).update(values)
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    atomic_write(path, buffer.getvalue())

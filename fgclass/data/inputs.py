@@ -33,8 +33,10 @@ def find_inputs(inputs: str | Path | None) -> list[Path]:
     if not path.exists():
         raise DataError(f"inputs: '{path}' does not exist.")
     if path.is_dir():
-        files = sorted(
-            p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.parts)
+        files = sorted(  # hidden files and folders below ``path`` are left out (not ``..`` above it)
+            p
+            for p in path.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
         )
         if not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in files):
             raise DataError(
