@@ -151,14 +151,23 @@ def _stop_behind(exc: BaseException | None) -> Stopped | None:
 _MAIN_PID = os.getpid()
 
 
+def command_line(drop: str | None = None) -> str | None:
+    """The command of this run (``python -m fgclass.<job> <overrides>``, overrides of key ``drop``
+    left out); ``None`` outside a Hydra run."""
+    if not HydraConfig.initialized():
+        return None
+    hydra = HydraConfig.get()
+    overrides = [o for o in hydra.overrides.task if not (drop and o.startswith(f"{drop}="))]
+    return shlex.join(["python", "-m", f"fgclass.{hydra.job.config_name}", *overrides])  # conf/<command>.yaml
+
+
 def resume_hint(output_dir: str | Path) -> str:
     """How to continue a stopped training run: the command line with ``ckpt_path`` set."""
     last = Path(output_dir) / CHECKPOINT_DIR / LAST_CHECKPOINT
     if not last.is_file():
         return "No epoch had finished, so there is no checkpoint to resume from: start the run again."
-    overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("ckpt_path=")]
-    command = ["python", "-m", f"fgclass.{HydraConfig.get().job.name}", *overrides, f"ckpt_path={last}"]
-    return "Resume it (it carries on in the same folder) with:\n  " + shlex.join(command)
+    command = f"{command_line(drop='ckpt_path')} {shlex.quote(f'ckpt_path={last}')}"
+    return "Resume it (it carries on in the same folder) with:\n  " + command
 
 
 def _failure(exc: BaseException) -> tuple[FgclassError | None, str]:

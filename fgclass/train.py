@@ -20,7 +20,7 @@ from lightning.pytorch.callbacks import WeightAveraging
 from omegaconf import DictConfig
 
 import fgclass.config  # noqa: F401  (registers the fgclass.* config resolvers)
-from fgclass.app import hparams_summary, instantiate_dict, run_task, save_run_config
+from fgclass.app import command_line, hparams_summary, instantiate_dict, run_task, save_run_config
 from fgclass.errors import CheckpointError, ConfigError
 from fgclass.evaluation import evaluate
 from fgclass.evaluation.tensorboard import log_hparams, tensorboard_logger
@@ -28,6 +28,7 @@ from fgclass.finetune.feature_cache import FeatureDataModule
 from fgclass.finetune.lr_range_test import find_lr
 from fgclass.finetune.strategy import frozen_throughout
 from fgclass.models.backbones import ensure_available
+from fgclass.models.checkpoint import update_hyperparameters
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +115,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
             **cfg.eval,  # conf/eval: the report options are evaluate()'s keyword arguments
             history_dir=tensorboard.log_dir if tensorboard else None,
             timings={"fit_minutes": (time.perf_counter() - start) / 60},  # scan, checks and training
+            protocol={"seed": cfg.seed, "command": command_line()},
         )
         metrics.update(results)
+        if best and trainer.is_global_zero:  # what evaluate fitted on val, for predict and export
+            update_hyperparameters(best, **{k: model.hparams.get(k) for k in ("temperature", "rejection")})
         scalars = {k: v for k, v in results.items() if not k.endswith(("num_samples", "_minutes"))}
         log_hparams(trainer, hparams_summary(cfg, model.hparams), scalars)
     log.info(
