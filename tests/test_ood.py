@@ -83,5 +83,5 @@ def test_eval_scores_a_folder_of_other_images_and_lists_broken_ones(
     assert metrics["ood_images"] == 12
     for score in SCORES:
         assert 0 <= metrics[f"ood_auroc_{score}"] <= 1 and 0 <= metrics[f"ood_fpr_at_95_tpr_{score}"] <= 1
-    assert metrics["ood_auroc"] == metrics["ood_auroc_energy"]  # the default rule's score
+    assert metrics["ood_auroc"] == metrics["ood_auroc_max_logit"]  # the default rule's score
     assert 0 <= metrics["ood_rejected"] <= 1 and 0 <= metrics["test_rejected"] <= 1
