@@ -3,10 +3,11 @@ composing ``conf/`` outside a Hydra app (tests, benchmarks, notebooks)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -14,7 +15,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import InterpolationResolutionError
 
+from fgclass.errors import ConfigError
 from fgclass.precision import best_precision
 from fgclass.run_files import RUN_CONFIG_FILE
 from fgclass.text import slug
@@ -56,6 +59,53 @@ def _precision(accelerator: str, backbone: str | None = None, finetune: DictConf
     return best_precision(
         accelerator, lambda: bool(backbone) and trains and has_depthwise_convolutions(backbone)
     )
+
+
+class _ResolvedConfigError(ConfigError, InterpolationResolutionError):
+    """A :class:`ConfigError` raised while a resolver runs: OmegaConf passes its own resolution errors
+    on unwrapped (any other it rewraps, hiding the ConfigError), so the run ends with the message."""
+
+
+def _reported(resolver: Callable[..., object]) -> Callable[..., object]:
+    """``resolver`` with its ConfigErrors reported as bad settings (one message), not as bugs."""
+
+    @functools.wraps(resolver)
+    def resolve(*args: object) -> object:
+        try:
+            return resolver(*args)
+        except ConfigError as exc:
+            raise _ResolvedConfigError(str(exc)) from None
+
+    return resolve
+
+
+def _crop_pct(backbone: str | None, weights: str | None = None) -> float:
+    """``${fgclass.crop_pct:backbone,weights}``: the share of the resized image's shorter side that the
+    backbone's pretrained eval crop keeps: the ``crop_pct`` of timm's pretrained config for a
+    ``timm/`` backbone (of its weights tag, where ``weights`` names one), else (torchvision
+    backbones, none, unknown) 0.875. Reads timm's registry; builds no model."""
+    # imported when resolved: composing a config loads no torch
+    from fgclass.data.framing import DEFAULT_CROP_PCT
+    from fgclass.models.pretrained import TIMM_PREFIX, is_path, timm_model_name
+
+    if not backbone or not backbone.startswith(TIMM_PREFIX):
+        return DEFAULT_CROP_PCT
+    from timm.models import get_pretrained_cfg
+
+    arch = backbone.removeprefix(TIMM_PREFIX)
+    name = timm_model_name(arch, weights) if weights and not is_path(weights) else arch
+    try:
+        pretrained = get_pretrained_cfg(name)
+    except RuntimeError:  # a tag timm does not know: the weights check names it before any work
+        pretrained = get_pretrained_cfg(arch)
+    return float(pretrained.crop_pct) if pretrained is not None else DEFAULT_CROP_PCT
+
+
+def _resize_size(image_size: int, crop_pct: float) -> int:
+    """``${fgclass.resize_size:image_size,crop_pct}``: :func:`fgclass.data.framing.derived_resize_size`."""
+    from fgclass.data.framing import derived_resize_size
+
+    return derived_resize_size(image_size, crop_pct)
 
 
 def swept_name(job_overrides: list[str], sweep_dir: str, limit: int = 120) -> str:
@@ -124,6 +174,8 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("fgclass.run_dir", run_dir, use_cache=True, replace=True)
     OmegaConf.register_new_resolver("fgclass.config_choices", config_choices, replace=True)
     OmegaConf.register_new_resolver("fgclass.precision", _precision, replace=True)
+    OmegaConf.register_new_resolver("fgclass.crop_pct", _reported(_crop_pct), replace=True)
+    OmegaConf.register_new_resolver("fgclass.resize_size", _reported(_resize_size), replace=True)
     OmegaConf.register_new_resolver("fgclass.slug", slug, replace=True)
     OmegaConf.register_new_resolver("fgclass.cwd", os.getcwd, replace=True)
     OmegaConf.register_new_resolver("fgclass.swept_name", swept_name, replace=True)

@@ -1,15 +1,18 @@
 """Re-evaluate a finished run's checkpoint on exactly the test split it was tested on.
 
     python -m fgclass.eval ckpt_path=outputs/runs/.../checkpoints/last.ckpt [data.root=/moved/data]
+        [data.image_size=N] [data.resize_size=N] [data.crop_pct=X]
 
 The run folder's ``run_config.yaml`` says how to read the data and its ``splits.csv`` which images
-form the test split; the reports land in a new output folder.
+form the test split; the reports land in a new output folder. ``data.*`` settings replace the run's
+(:func:`data_overrides`), e.g. to test a checkpoint framed as it was trained.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.utils import instantiate
@@ -25,13 +28,22 @@ from fgclass.models.loading import load_classifier
 log = logging.getLogger(__name__)
 
 
+def data_overrides(data: DictConfig) -> dict[str, Any]:
+    """The eval's ``data.*`` settings that replace the run's (``null``: as in the run). A new
+    ``image_size`` or ``crop_pct`` without a ``resize_size`` re-derives it as
+    ``round(image_size / crop_pct)`` (the run's ``run_config.yaml`` holds the number it used)."""
+    overrides = {key: value for key, value in data.items() if value is not None}
+    if overrides.keys() & {"image_size", "crop_pct"} and "resize_size" not in overrides:
+        overrides["resize_size"] = None  # the data module derives it
+    return overrides
+
+
 def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     """Rebuild the run's data module on its splits.csv, check the classes match, evaluate."""
     model = load_classifier(cfg.ckpt_path)
     ckpt = Path(cfg.ckpt_path).expanduser().resolve()
     run = run_folder(ckpt, cfg.splits_file)
-    overrides = {k: v for k, v in cfg.data.items() if v is not None}
-    datamodule = run_datamodule(run, cfg.paths.output_dir, **overrides)
+    datamodule = run_datamodule(run, cfg.paths.output_dir, **data_overrides(cfg.data))
     if datamodule.class_names != model.class_names:
         only_model = sorted(set(model.class_names) - set(datamodule.class_names))
         only_data = sorted(set(datamodule.class_names) - set(model.class_names))
@@ -40,7 +52,13 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
             f"only in the data {only_data}. Evaluate with the dataset the model was trained on."
         )
     trainer = instantiate(cfg.trainer, logger=instantiate_dict(cfg.logger) or False)
-    log.info("Evaluating %s on the test split of %s", ckpt, run)
+    log.info(
+        "Evaluating %s on the test split of %s (centre crop %d of the shorter side at %d)",
+        ckpt,
+        run,
+        datamodule.image_size,
+        datamodule.resize_size,
+    )
     return evaluate(
         trainer,
         model,

@@ -267,6 +267,8 @@ def test_bad_data_stops_before_splits_csv(butterfly_root: Path, tmp_path: Path, 
     [
         ({"split": {"val": 0.6, "test": 0.5}}, r"must leave a training share"),
         ({"resize_size": 30}, r"data\.resize_size=30 is smaller than data\.image_size=32"),
+        ({"crop_pct": 1.2}, r"data\.crop_pct=1\.2: .* must lie in \(0, 1\]"),
+        ({"resize_size": None, "crop_pct": 0}, r"data\.crop_pct=0: .* must lie in \(0, 1\]"),
         ({"augment": A.Compose([A.Resize(height=24, width=24)])}, r"\(3, 24, 24\), expected \(3, 32, 32\)"),
         ({"output_dir": None}, r"output_dir \(for splits\.csv\) or a splits_file"),
         ({"batch_size": 0}, r"data\.batch_size=0: use a positive number"),
@@ -279,6 +281,13 @@ def test_bad_options_fail_at_construction(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         make(FishLayout, fish_root, **{"output_dir": tmp_path / "run", **options})
+
+
+def test_resize_size_follows_image_size_and_crop_pct(fish_root: Path, tmp_path: Path) -> None:
+    assert make(FishLayout, fish_root, tmp_path, image_size=128, resize_size=None).resize_size == 146
+    module = make(FishLayout, fish_root, tmp_path, image_size=32, resize_size=None, crop_pct=0.5)
+    assert module.resize_size == 64
+    assert make(FishLayout, fish_root, tmp_path, image_size=32, resize_size=40).resize_size == 40
 
 
 def test_bad_train_fraction_stops_before_splits_csv(fish_root: Path, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from albumentations.pytorch import ToTensorV2
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from fgclass.data.framing import training_share
 from fgclass.data.synthetic import draw_image
 from fgclass.data.transforms import check_output_size, eval_transform, reseed, train_transform
 from fgclass.errors import ConfigError
@@ -113,3 +114,24 @@ def test_reseed_fixes_the_random_stream() -> None:
     assert all(torch.equal(a, b) for a, b in zip(first, draws(2**40 + 1)))
     assert not torch.equal(first[0], first[1])
     assert not any(torch.equal(a, b) for a, b in zip(first, draws(2)))
+
+
+@pytest.mark.parametrize(
+    ("transforms", "share"),
+    [
+        ([A.Resize(256, 256), A.RandomResizedCrop(size=(224, 224), scale=(0.25, 1.0))], (0.5, 1.0)),
+        ([A.SmallestMaxSize(max_size=256), A.Rotate(limit=30), A.CenterCrop(192, 192)], (0.75, 0.75)),
+        ([A.HorizontalFlip(), A.RandomResizedCrop(size=(32, 32), scale=(0.36, 0.64))], (0.6, 0.8)),
+        ([A.Compose([A.Resize(100, 100), A.RandomCrop(50, 50)]), A.CenterCrop(25, 25)], (0.25, 0.25)),
+        ([A.Resize(64, 64), A.SomeOf([A.Affine(rotate=10), A.Sharpen()], n=1)], (1.0, 1.0)),
+        ([A.CenterCrop(32, 32)], None),  # a crop of a picture of unknown size
+        ([A.Resize(64, 64), A.OneOf([A.CenterCrop(32, 32), A.RandomCrop(48, 48)])], None),
+        ([A.Resize(64, 64), A.CenterCrop(32, 32, p=0.5)], None),
+        ([A.LongestMaxSize(max_size=64), A.CenterCrop(32, 32)], None),
+    ],
+)
+def test_training_share_reads_the_framing_transforms(
+    transforms: list, share: tuple[float, float] | None
+) -> None:
+    found = training_share(A.Compose(transforms))
+    assert found == (None if share is None else pytest.approx(share))

@@ -25,6 +25,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from fgclass.data.dataset import ImageDataset
 from fgclass.data.embeddings import ImageFeatures
+from fgclass.data.framing import (
+    DEFAULT_CROP_PCT,
+    check_crop_pct,
+    derived_resize_size,
+    warn_if_framing_differs,
+)
 from fgclass.data.loaders import default_num_workers, make_loader
 from fgclass.data.sampling import SeededSampler
 from fgclass.data.sources import Layout
@@ -50,7 +56,10 @@ class ImageClassificationDataModule(L.LightningDataModule):
         image_size: side of the square images the model is validated and tested on.
         train_image_size: side of the training crops (``None``: ``image_size``); smaller crops train
             faster and, tested at a larger ``image_size``, lose little (Touvron et al., FixRes).
-        resize_size: shorter side before the centre crop of the eval pipeline.
+        resize_size: shorter side before the centre crop of the eval pipeline (``None``:
+            ``round(image_size / crop_pct)``, :func:`~fgclass.data.framing.derived_resize_size`).
+        crop_pct: the share of the resized image's shorter side that the eval centre crop keeps
+            (timm's convention; the config's default is the backbone's own).
         augment: Albumentations training pipeline ending at ``image_size``; ``None`` trains on
             the eval pipeline.
         split: :class:`~fgclass.data.splits.SplitConfig` fields (``val``, ``test``, ``seed``,
@@ -75,7 +84,8 @@ class ImageClassificationDataModule(L.LightningDataModule):
         splits_file: str | Path | None = None,
         image_size: int = 224,
         train_image_size: int | None = None,
-        resize_size: int = 256,
+        resize_size: int | None = None,
+        crop_pct: float = DEFAULT_CROP_PCT,
         augment: A.BasicTransform | A.BaseCompose | None = None,
         split: Mapping[str, Any] | SplitConfig | None = None,
         train_fraction: float = 1.0,
@@ -96,15 +106,18 @@ class ImageClassificationDataModule(L.LightningDataModule):
         self.splits_file = Path(splits_file) if splits_file is not None else None
         if self.output_dir is None and self.splits_file is None:
             raise ConfigError("Give the data module an output_dir (for splits.csv) or a splits_file.")
+        check_crop_pct(crop_pct)
         self.image_size = image_size
-        self.resize_size = resize_size
+        self.crop_pct = crop_pct
+        self.resize_size = resize_size or derived_resize_size(image_size, crop_pct)
         self.train_image_size = train_image_size or image_size
-        self.eval_pipeline = eval_transform(image_size, resize_size)
+        self.eval_pipeline = eval_transform(image_size, self.resize_size)
         self.train_pipeline = train_transform(augment, self.eval_pipeline)
         check_output_size(
             self.train_pipeline, self.train_image_size, "training (augment)", "data.train_image_size"
         )
         self.augmented = augment is not None
+        warn_if_framing_differs(augment, image_size, self.resize_size, crop_pct)
         self.split = split if isinstance(split, SplitConfig) else SplitConfig(**(split or {}))
         self.train_fraction = train_fraction
         for name, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size or 1)):
