@@ -16,14 +16,15 @@ from typing import Any
 
 import hydra
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 import fgclass.config  # noqa: F401  (registers the fgclass.* config resolvers)
-from fgclass.app import instantiate_dict, run_task
+from fgclass.app import command_line, instantiate_dict, run_task
 from fgclass.errors import CheckpointError
 from fgclass.evaluation import evaluate
 from fgclass.inference.runs import run_datamodule, run_folder
 from fgclass.models.loading import load_classifier
+from fgclass.run_files import RUN_CONFIG_FILE
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +52,15 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
             f"The checkpoint's classes differ from the data's: only in the checkpoint {only_model}, "
             f"only in the data {only_data}. Evaluate with the dataset the model was trained on."
         )
-    trainer = instantiate(cfg.trainer, logger=instantiate_dict(cfg.logger) or False)
+    run_cfg = OmegaConf.load(run / RUN_CONFIG_FILE)
+    precision = cfg.trainer.precision or run_cfg.trainer.precision
+    loggers = instantiate_dict(cfg.logger) or False
+    trainer = instantiate(cfg.trainer, precision=precision, logger=loggers)
     log.info(
-        "Evaluating %s on the test split of %s (centre crop %d of the shorter side at %d)",
+        "Evaluating %s on the test split of %s (precision %s; centre crop %d of the shorter side at %d)",
         ckpt,
         run,
+        precision,
         datamodule.image_size,
         datamodule.resize_size,
     )
@@ -66,6 +71,12 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
         cfg.paths.output_dir,
         **cfg.eval,
         history_dir=run / "tensorboard",
+        protocol={
+            "seed": run_cfg.get("seed"),
+            "run": str(run),
+            "checkpoint": {"file": str(ckpt), "chosen_by": "ckpt_path"},
+            "command": command_line(),
+        },
     )
 
 
