@@ -12,6 +12,11 @@ equal length by repeating up to ``world_size - 1`` samples. Test metrics are exa
 :func:`gather_outputs` joins the ranks' outputs and keeps each sample once (by its dataset index)
 before anything is computed. Validation metrics are synced by torchmetrics every epoch and count
 the padded repeats, so with N GPUs a validation score may include up to N - 1 samples twice.
+
+Test reports over many classes (more than :data:`DENSE_MAX_CLASSES`) keep no dense C x C counts:
+torchmetrics' precision/recall/F1 count a C x C matrix at every update (800 MB at 10,000 classes),
+so there the per-class values come from scikit-learn (memory in samples + classes) and the
+confusion counts are a sparse tensor.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torchmetrics import Metric, MetricCollection
@@ -43,6 +49,7 @@ REPORT = (  # a test report: the summary, weighted and per-class values, the con
     "confusion_matrix",
     ECE,
 )
+DENSE_MAX_CLASSES = 1000  # test reports: dense confusion counts (8 MB) up to here, sparse above
 _BY_AVERAGE = {"precision": MulticlassPrecision, "recall": MulticlassRecall, "f1": MulticlassF1Score}
 
 Outputs = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # logits, targets, dataset indices
@@ -87,7 +94,8 @@ class Results:
 
     ``summary``: accuracy, macro and weighted precision/recall/F1, loss (the training criterion),
     ECE and NLL (of the logits as given), and ``num_samples``;
-    ``confusion``: counts, row = true class, column = predicted class.
+    ``confusion``: counts, row = true class, column = predicted class (a sparse COO tensor above
+    :data:`DENSE_MAX_CLASSES` classes).
     """
 
     logits: torch.Tensor
@@ -99,20 +107,60 @@ class Results:
 
 
 def compute_results(
-    outputs: Outputs, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy
+    outputs: Outputs,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
+    dense: bool | None = None,
 ) -> Results:
-    """Every test metric of ``outputs`` (gathered and de-duplicated), from one metric collection."""
+    """Every test metric of ``outputs`` (gathered and de-duplicated), from one metric collection.
+
+    ``dense`` (default: up to :data:`DENSE_MAX_CLASSES` classes): torchmetrics' per-class values and
+    a dense confusion matrix; otherwise scikit-learn's (the same definitions) and sparse counts.
+    """
     logits, targets, index = outputs
-    values = classification_metrics(logits.shape[1], REPORT, sync_on_compute=False)(logits, targets)
+    num_classes = logits.shape[1]
+    dense = num_classes <= DENSE_MAX_CLASSES if dense is None else dense
+    names = REPORT if dense else (ACCURACY, ECE)
+    values = classification_metrics(num_classes, names, sync_on_compute=False)(logits, targets)
     summary = {k: float(v) for k, v in values.items() if v.ndim == 0}
     summary[LOSS] = float(loss(logits.float(), targets))
     summary[NLL] = float(F.cross_entropy(logits.float(), targets))
     summary["num_samples"] = len(targets)
-    confusion = values["confusion_matrix"]
-    per_class = PerClass(
-        values["precision_per_class"], values["recall_per_class"], values["f1_per_class"], confusion.sum(1)
-    )
+    if dense:
+        confusion = values["confusion_matrix"]
+        per_class = PerClass(
+            values["precision_per_class"],
+            values["recall_per_class"],
+            values["f1_per_class"],
+            confusion.sum(1),
+        )
+    else:
+        preds = logits.argmax(1)
+        per_class, averages = _per_class_sparse(preds, targets, num_classes)
+        summary.update(averages)
+        pairs = torch.stack([targets, preds]).long()
+        ones = torch.ones(len(targets), dtype=torch.long)
+        confusion = torch.sparse_coo_tensor(pairs, ones, (num_classes, num_classes), check_invariants=True)
+        confusion = confusion.coalesce()  # duplicate (true, predicted) pairs summed: the counts
     return Results(logits, targets, index, summary, per_class, confusion)
+
+
+def _per_class_sparse(
+    preds: torch.Tensor, targets: torch.Tensor, num_classes: int
+) -> tuple[PerClass, dict[str, float]]:
+    """Per-class precision/recall/F1/support and their macro and weighted averages, by scikit-learn
+    (whose macro average, like torchmetrics', counts the classes present in targets or predictions)."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    y, p = targets.numpy(), preds.numpy()
+    every = precision_recall_fscore_support(y, p, labels=np.arange(num_classes), zero_division=0)
+    per_class = PerClass(
+        *(torch.as_tensor(v, dtype=torch.float32) for v in every[:3]), torch.as_tensor(every[3])
+    )
+    averages = {}
+    for average in ("macro", "weighted"):
+        values = precision_recall_fscore_support(y, p, average=average, zero_division=0)[:3]
+        averages.update({f"{m}_{average}": float(v) for m, v in zip(("precision", "recall", "f1"), values)})
+    return per_class, averages
 
 
 def gather_outputs(trainer: L.Trainer | None, batches: Sequence[Outputs]) -> Outputs:

@@ -11,5 +11,6 @@ NOISE_FILE = "noise_robustness.csv"
 PREDICTIONS_FILE = "predictions.csv"
 CLASSIFICATION_REPORT = "classification_report"  # .csv and .md
 CONFUSION_FILE = "confusion_matrix.csv"
+CONFUSIONS_FILE = "confusions.csv"  # the most frequent mistakes: true, predicted, count (any class count)
 GRADCAM_DIR = "gradcam"
 LR_FIND_PLOT = "lr_find.png"

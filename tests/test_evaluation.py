@@ -111,6 +111,15 @@ def test_run_folder_has_the_studies_reports(trained_run: Path) -> None:
     matrix = read_csv(trained_run / "confusion_matrix.csv")
     assert [r["true \\ predicted"] for r in matrix] == names
     assert sum(int(v) for r in matrix for k, v in r.items() if k != "true \\ predicted") == len(predictions)
+    mistakes = {  # off the diagonal of the matrix: what confusions.csv lists, most frequent first
+        (r["true \\ predicted"], k): int(v)
+        for r in matrix
+        for k, v in r.items()
+        if k not in ("true \\ predicted", r["true \\ predicted"]) and int(v)
+    }
+    confusions = read_csv(trained_run / "confusions.csv")
+    assert {(r["true_label"], r["predicted_label"]): int(r["count"]) for r in confusions} == mistakes
+    assert [int(r["count"]) for r in confusions] == sorted(mistakes.values(), reverse=True)
     for png in ("confusion_matrix.png", "curves.png", "noise_robustness.png", "per_class_f1.png"):
         assert (trained_run / png).stat().st_size > 10_000, png
 

@@ -32,7 +32,7 @@ from fgclass.data.framing import (
     warn_if_framing_differs,
 )
 from fgclass.data.loaders import default_num_workers, make_loader
-from fgclass.data.sampling import SeededSampler
+from fgclass.data.sampling import check_sampling, training_sampler
 from fgclass.data.sources import Layout
 from fgclass.data.split_pipeline import split_dataset
 from fgclass.data.splits import SPLITS, SPLITS_FILE, SplitConfig, SplitTable
@@ -65,6 +65,8 @@ class ImageClassificationDataModule(L.LightningDataModule):
         split: :class:`~fgclass.data.splits.SplitConfig` fields (``val``, ``test``, ``seed``,
             ``group_near_duplicates``, ``threshold``).
         train_fraction: share of each class's training split to use (val/test unchanged).
+        sampling: how training draws images: ``natural``, ``sqrt`` or ``balanced`` over the classes
+            (:func:`~fgclass.data.sampling.training_sampler`).
         batch_size / eval_batch_size / num_workers / pin_memory / persistent_workers: loaders.
             ``num_workers=None`` picks one per core; ``pin_memory=None`` pins when CUDA is present.
         in_memory: decode every image once into RAM before training.
@@ -89,6 +91,7 @@ class ImageClassificationDataModule(L.LightningDataModule):
         augment: A.BasicTransform | A.BaseCompose | None = None,
         split: Mapping[str, Any] | SplitConfig | None = None,
         train_fraction: float = 1.0,
+        sampling: str = "natural",
         batch_size: int = 32,
         eval_batch_size: int | None = None,
         num_workers: int | None = None,
@@ -120,6 +123,7 @@ class ImageClassificationDataModule(L.LightningDataModule):
         warn_if_framing_differs(augment, image_size, self.resize_size, crop_pct)
         self.split = split if isinstance(split, SplitConfig) else SplitConfig(**(split or {}))
         self.train_fraction = train_fraction
+        self.sampling = check_sampling(sampling)
         for name, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size or 1)):
             if value < 1:
                 raise ConfigError(f"data.{name}={value}: use a positive number of images per batch.")
@@ -202,6 +206,11 @@ class ImageClassificationDataModule(L.LightningDataModule):
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def class_counts(self) -> torch.Tensor:
+        """Training images per class, in index order (after :meth:`setup`): re-weighted losses read it."""
+        return torch.bincount(torch.tensor(self.datasets["train"].targets), minlength=self.num_classes)
+
     # --- loaders -----------------------------------------------------------------------------
     def _loader(self, split: str, batch_size: int) -> DataLoader:
         dataset = self.datasets[split]
@@ -210,7 +219,7 @@ class ImageClassificationDataModule(L.LightningDataModule):
             dataset,
             batch_size,
             self.num_workers,
-            sampler=SeededSampler(dataset, self.seed) if train else None,
+            sampler=training_sampler(dataset, self.seed, self.sampling) if train else None,
             drop_last=train and len(dataset) > batch_size,  # no size-1 batch for BatchNorm
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,

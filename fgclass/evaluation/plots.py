@@ -1,4 +1,5 @@
-"""Figures a person opens: confusion matrix, training curves, noise robustness, per-class F1."""
+"""Figures a person opens: confusion matrix (or top confusions), training curves, noise robustness,
+per-class F1 (bars, or a histogram over many classes)."""
 
 from __future__ import annotations
 
@@ -123,6 +124,45 @@ def per_class_f1_figure(f1: np.ndarray, class_names: Sequence[str]) -> Figure:
     ax.set_xlim(0, 1)
     ax.set_xlabel("F1")
     ax.invert_yaxis()
+    return fig
+
+
+def f1_histogram_figure(f1: np.ndarray, support: np.ndarray) -> Figure:
+    """How many classes reach each F1 (bins of 0.05), over the classes with test images, with their
+    mean: per-class F1 at any number of classes, where one bar per class is unreadable."""
+    tested = f1[support > 0]
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    ax.hist(tested, bins=np.linspace(0, 1, 21), edgecolor="white")
+    ax.axvline(tested.mean(), color="black", linestyle="--", label=f"mean (macro F1) {tested.mean():.3f}")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("F1")
+    ax.set_ylabel("classes")
+    ax.set_title(f"Per-class F1 of {len(tested):,} classes with test images", fontsize=10)
+    ax.legend()
+    return fig
+
+
+def top_confusions_figure(
+    pairs: Sequence[tuple[int, int, int]], class_names: Sequence[str], support: np.ndarray, k: int = 30
+) -> Figure:
+    """The ``k`` most frequent mistakes (``(true, predicted, count)``, most frequent first) as
+    horizontal bars, ``true → predicted`` with the share of the true class's images: the readable
+    part of a confusion matrix too large to draw."""
+    shown = list(pairs)[:k]
+
+    def short(name: str) -> str:
+        return name if len(name) <= 32 else name[:31] + "…"
+
+    fig, ax = plt.subplots(figsize=(9, 0.26 * max(len(shown), 4) + 1.2), layout="constrained")
+    ax.barh(range(len(shown)), [count for _, _, count in shown])
+    labels = [f"{short(class_names[t])} → {short(class_names[p])}" for t, p, _ in shown]
+    ax.set_yticks(range(len(shown)), labels, fontsize=7)
+    for row, (t, _, count) in enumerate(shown):
+        ax.text(count, row, f" {count / support[t]:.0%}", va="center", fontsize=7)
+    ax.invert_yaxis()
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("test images (share of the true class)")
+    ax.set_title(f"The {len(shown)} most frequent confusions (true → predicted)", fontsize=10)
     return fig
 
 

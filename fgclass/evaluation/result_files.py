@@ -61,6 +61,12 @@ def write_classification_report(directory: Path, rows: list[dict]) -> None:
         writer.writeheader()
         writer.writerows(rows)
 
+    (directory / f"{CLASSIFICATION_REPORT}.md").write_text(report_markdown(rows))
+
+
+def report_markdown(rows: list[dict]) -> str:
+    """Rows of a classification report as a Markdown table."""
+
     def cell(value: float | None) -> str:
         return "" if value is None else f"{value:.4f}"
 
@@ -69,7 +75,7 @@ def write_classification_report(directory: Path, rows: list[dict]) -> None:
         ([r["class"], cell(r["precision"]), cell(r["recall"]), cell(r["f1"]), r["support"]] for r in rows),
         align=["left", "right", "right", "right", "right"],
     )
-    (directory / f"{CLASSIFICATION_REPORT}.md").write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 def write_confusion_csv(path: Path, matrix: torch.Tensor, class_names: Sequence[str]) -> None:
@@ -79,6 +85,31 @@ def write_confusion_csv(path: Path, matrix: torch.Tensor, class_names: Sequence[
         writer.writerow(["true \\ predicted", *class_names])
         for name, row in zip(class_names, matrix.tolist()):
             writer.writerow([name, *row])
+
+
+def top_confusions(confusion: torch.Tensor, k: int) -> list[tuple[int, int, int]]:
+    """The ``k`` most frequent mistakes of confusion counts (dense or sparse; row = true class) as
+    ``(true, predicted, count)``, most frequent first, ties in (true, predicted) order."""
+    counts = (confusion if confusion.is_sparse else confusion.to_sparse()).coalesce()
+    (true, predicted), n = counts.indices(), counts.values()
+    mistakes = (true != predicted) & (n > 0)
+    true, predicted, n = true[mistakes], predicted[mistakes], n[mistakes]
+    order = n.sort(descending=True, stable=True).indices[:k]  # coalesced: already in (true, predicted) order
+    return list(zip(true[order].tolist(), predicted[order].tolist(), n[order].tolist()))
+
+
+def write_confusions_csv(
+    path: Path, pairs: Sequence[tuple[int, int, int]], support: torch.Tensor, class_names: Sequence[str]
+) -> None:
+    """``confusions.csv``: the most frequent mistakes (:func:`top_confusions`), one row each: true
+    and predicted class, count, and the share of the true class's test images it takes."""
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["true_label", "predicted_label", "count", "share_of_true"])
+        for true, predicted, count in pairs:
+            writer.writerow(
+                [class_names[true], class_names[predicted], count, f"{count / int(support[true]):.6f}"]
+            )
 
 
 def write_predictions(

@@ -115,6 +115,11 @@ class FeatureDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         self.images.setup(stage)
+        if self.images.sampling != "natural":  # the cached epochs shuffle every feature once
+            raise ConfigError(
+                f"data.sampling={self.images.sampling} draws images by class, which cached features do not: "
+                "set cache_features=false, or data.sampling=natural."
+            )
         if self.trainer is not None and isinstance(self.trainer.strategy, ParallelStrategy):
             raise ConfigError(
                 "cache_features=true runs on one device (training the head is cheap); set "

@@ -172,6 +172,12 @@ class Classifier(ScaledLearningRate, L.LightningModule):
         return self.head(x if x.ndim == 2 else self.features(x))
 
     # --- steps -------------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        """Hand a re-weighted loss (``set_class_counts``) the training split's class counts."""
+        counts = getattr(self.trainer.datamodule, "class_counts", None) if stage == "fit" else None
+        if counts is not None and hasattr(self.criterion, "set_class_counts"):
+            self.criterion.set_class_counts(counts)
+
     def training_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch[0], batch[1]
         target = y

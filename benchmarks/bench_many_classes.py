@@ -1,0 +1,129 @@
+"""What a test report costs at 100, 1,000 and 10,000 classes: the dense report against the sparse one.
+
+    python -m benchmarks.bench_many_classes [--classes 100 1000 10000] [--samples 5000] [--reps 2]
+
+Generated logits (a model right 60 % of the time) are reported both ways, alternating repetition by
+repetition: ``dense`` is the report as it was before issue 29 (torchmetrics' per-class metrics and a
+dense confusion matrix, written whole to confusion_matrix.csv), ``sparse`` today's above
+``eval.matrix_max_classes`` (scikit-learn's per-class metrics, sparse counts, confusions.csv of the
+1,000 most frequent confusions). Both write the classification report and predictions.csv. Seconds
+and the peak resident memory above what the process held before (the logits included) are medians
+over the repetitions; ``figures s`` is the sparse report's figures (top confusions, F1 histogram,
+reliability), which the dense figures cannot match beyond ~100 classes (a 10,000-class matrix
+would be a 4-million-pixel-wide image). Linux only (the peak is read from /proc).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from benchmarks.common import interleave, machine, memory_mb, quiet_lightning, table
+from fgclass.evaluation.evaluate import write_figures, write_reports
+from fgclass.metrics import compute_results
+
+CLEAR_REFS = Path("/proc/self/clear_refs")  # "5" resets the peak resident size to the current one
+
+
+def _resident_mb() -> float:
+    line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+def outputs(num_classes: int, num_samples: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """Logits of a model right 60 % of the time, the targets, the indices."""
+    gen = torch.Generator().manual_seed(seed)
+    targets = torch.randint(0, num_classes, (num_samples,), generator=gen)
+    wrong = torch.randint(0, num_classes, (num_samples,), generator=gen)
+    preds = torch.where(torch.rand(num_samples, generator=gen) < 0.6, targets, wrong)
+    logits = torch.randn(num_samples, num_classes, generator=gen)
+    logits[torch.arange(num_samples), preds] += 4.0
+    return logits, targets, torch.arange(num_samples)
+
+
+def report(
+    trainer: L.Trainer, data: tuple[torch.Tensor, ...], dense: bool, figures: bool, out: Path
+) -> dict[str, float]:
+    """Seconds, peak memory above the start (MiB) and MiB written of one report."""
+    num_classes, num_samples = data[0].shape[1], data[0].shape[0]
+    names = [f"species {i:05d}" for i in range(num_classes)]
+    paths = [f"images/{i:06d}.jpg" for i in range(num_samples)]
+    limit = num_classes if dense else 0  # the matrix written (and its memory) or not
+    memory_mb(trim=True)  # freed heap handed back first
+    before = _resident_mb()
+    CLEAR_REFS.write_text("5")
+    start = time.perf_counter()
+    results = compute_results(data, dense=dense)
+    write_reports(trainer, out, names, paths, results, results.summary, 5, 1000, limit, None)
+    seconds = time.perf_counter() - start
+    peak = memory_mb()["peak"] - before
+    written = sum(f.stat().st_size for f in out.iterdir()) / 2**20
+    drawn = float("nan")
+    if figures:
+        start = time.perf_counter()
+        write_figures(trainer, out, names, results, [], None, 0, 1.5)
+        drawn = time.perf_counter() - start
+    for f in out.iterdir():
+        f.unlink()
+    return {"s": seconds, "peak": peak, "MiB": written, "figures": drawn}
+
+
+def compare(trainer: L.Trainer, tmp: Path, num_classes: int, samples: int, reps: int) -> list[object]:
+    """One table row: both reports of the same logits, ``reps`` times each, alternating."""
+    data = outputs(num_classes, samples)
+    runs: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+
+    def run(dense: bool) -> float:
+        out = tmp / ("dense" if dense else "sparse")
+        out.mkdir(exist_ok=True)
+        runs[dense].append(report(trainer, data, dense, not dense, out))
+        return runs[dense][-1]["s"]
+
+    interleave({True: lambda: run(True), False: lambda: run(False)}, reps, warmup_reps=0)
+
+    def median(dense: bool, key: str) -> float:
+        return statistics.median(r[key] for r in runs[dense])
+
+    return [
+        f"{num_classes:,}",
+        median(True, "s"),
+        median(False, "s"),
+        f"x{median(True, 's') / median(False, 's'):.1f}",
+        round(median(True, "peak")),
+        round(median(False, "peak")),
+        f"x{median(True, 'peak') / max(median(False, 'peak'), 1):.1f}",
+        median(True, "MiB"),
+        median(False, "MiB"),
+        median(False, "figures"),
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--classes", type=int, nargs="+", default=[100, 1000, 10000])
+    parser.add_argument("--samples", type=int, default=5000)
+    parser.add_argument("--reps", type=int, default=2, help="alternating repetitions")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    quiet_lightning()
+    print(machine())
+    print(f"{args.samples:,} test images; dense = before issue 29, sparse = above eval.matrix_max_classes")
+    trainer = L.Trainer(logger=False, accelerator="cpu", enable_progress_bar=False)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for num_classes in args.classes:
+            rows.append(compare(trainer, Path(tmp), num_classes, args.samples, args.reps))
+            print(f"{num_classes:,} classes done", flush=True)
+    header = ["classes", "dense s", "sparse s", "dense/sparse", "dense peak MiB", "sparse peak MiB"]
+    header += ["dense/sparse", "dense files MiB", "sparse files MiB", "sparse figures s"]
+    print(table(header, rows))
+
+
+if __name__ == "__main__":
+    main()
