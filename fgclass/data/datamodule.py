@@ -23,6 +23,7 @@ import torch
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset
 
+from fgclass.data.crops import check_crop, layout_crop
 from fgclass.data.dataset import ImageDataset
 from fgclass.data.embeddings import ImageFeatures
 from fgclass.data.framing import (
@@ -63,7 +64,11 @@ class ImageClassificationDataModule(L.LightningDataModule):
         augment: Albumentations training pipeline ending at ``image_size``; ``None`` trains on
             the eval pipeline.
         split: :class:`~fgclass.data.splits.SplitConfig` fields (``val``, ``test``, ``seed``,
-            ``group_near_duplicates``, ``threshold``).
+            ``group_near_duplicates``, ``threshold``, ``mode``), or a ``mode`` alone
+            (``official``/``random``) with the other fields at their defaults.
+        crop: ``none`` (whole images) or ``bbox``: train and evaluate on the object's box from the
+            publisher's files (:meth:`Layout.boxes <fgclass.data.sources.Layout.boxes>`), each side
+            moved out by ``crop_margin`` times the box's width or height.
         train_fraction: share of each class's training split to use (val/test unchanged).
         sampling: how training draws images: ``natural``, ``sqrt`` or ``balanced`` over the classes
             (:func:`~fgclass.data.sampling.training_sampler`).
@@ -89,7 +94,9 @@ class ImageClassificationDataModule(L.LightningDataModule):
         resize_size: int | None = None,
         crop_pct: float = DEFAULT_CROP_PCT,
         augment: A.BasicTransform | A.BaseCompose | None = None,
-        split: Mapping[str, Any] | SplitConfig | None = None,
+        split: Mapping[str, Any] | SplitConfig | str | None = None,
+        crop: str = "none",
+        crop_margin: float = 0.0,
         train_fraction: float = 1.0,
         sampling: str = "natural",
         batch_size: int = 32,
@@ -121,7 +128,11 @@ class ImageClassificationDataModule(L.LightningDataModule):
         )
         self.augmented = augment is not None
         warn_if_framing_differs(augment, image_size, self.resize_size, crop_pct)
+        if isinstance(split, str):
+            split = {"mode": split}
         self.split = split if isinstance(split, SplitConfig) else SplitConfig(**(split or {}))
+        check_crop(crop, crop_margin)
+        self.crop, self.crop_margin = crop, crop_margin
         self.train_fraction = train_fraction
         self.sampling = check_sampling(sampling)
         for name, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size or 1)):
@@ -183,6 +194,7 @@ class ImageClassificationDataModule(L.LightningDataModule):
                 f"{listing(missing)}\nPoint data.root at the dataset this split was made from."
             )
         index = {name: i for i, name in enumerate(table.class_names)}
+        crop = layout_crop(self.layout, self.crop, self.crop_margin, table.paths)
         for split in SPLITS:
             paths, labels = table.select(split)
             if split != "train":  # a fixed random order: limit_val/test_batches then sample every class
@@ -190,7 +202,7 @@ class ImageClassificationDataModule(L.LightningDataModule):
                 paths, labels = [paths[i] for i in order], [labels[i] for i in order]
             pipeline = self.train_pipeline if split == "train" else self.eval_pipeline
             self.datasets[split] = ImageDataset(
-                root, paths, [index[label] for label in labels], pipeline, self.in_memory
+                root, paths, [index[label] for label in labels], pipeline, self.in_memory, crop
             )
         reseed(self.train_pipeline, self.seed)  # items read without a seed (e.g. the sample grid)
         self.table = table

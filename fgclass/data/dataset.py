@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,7 +16,10 @@ from fgclass.data.transforms import reseed
 
 
 class ImageDataset(Dataset):
-    """Items are ``(image, label, index)``: a ``uint8`` CHW tensor, the class index, the row index."""
+    """Items are ``(image, label, index)``: a ``uint8`` CHW tensor, the class index, the row index.
+
+    ``crop(image, path)``, where given, picks the part of each decoded image that is used
+    (:mod:`fgclass.data.crops`)."""
 
     def __init__(
         self,
@@ -25,24 +28,30 @@ class ImageDataset(Dataset):
         targets: Sequence[int],
         transform: A.BaseCompose,
         in_memory: bool = False,
+        crop: Callable[[np.ndarray, str], np.ndarray] | None = None,
     ) -> None:
         self.root = Path(root)
         self.paths = list(paths)
         self.targets = list(targets)
         self.transform = transform
+        self.crop = crop
         self._images: list[np.ndarray] | None = None
         if in_memory:
             with ThreadPoolExecutor() as pool:  # OpenCV decodes without holding the GIL
-                self._images = list(pool.map(load_rgb, (self.root / p for p in self.paths)))
+                self._images = list(pool.map(self._decode, self.paths))
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def image(self, index: int) -> np.ndarray:
-        """The decoded, untransformed image."""
+        """The decoded, cropped, untransformed image."""
         if self._images is not None:
             return self._images[index]
-        return load_rgb(self.root / self.paths[index])
+        return self._decode(self.paths[index])
+
+    def _decode(self, path: str) -> np.ndarray:
+        image = load_rgb(self.root / path)
+        return self.crop(image, path) if self.crop is not None else image
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int, int]:
         """``key``: a row index, or ``(index, seed)`` to draw this item's augmentation from ``seed``

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import ClassVar
 
 from fgclass.errors import DataError
 from fgclass.text import listing
@@ -23,16 +25,25 @@ SPLIT_FOLDER_NAMES = frozenset({"train", "training", "val", "valid", "validation
 
 @dataclass(frozen=True)
 class LabelledImages:
-    """Images of a dataset: ``root / paths[i]`` shows an instance of class ``labels[i]``."""
+    """Images of a dataset: ``root / paths[i]`` shows an instance of class ``labels[i]``;
+    ``official[i]`` is its split (``train``/``val``/``test``) where the publisher defines one."""
 
     root: Path
     paths: list[str]
     labels: list[str]
+    official: list[str] | None = None
 
     @property
     def class_names(self) -> list[str]:
         """Sorted class names, so class indices are stable across runs and machines."""
         return sorted(set(self.labels))
+
+    def subset(self, keep: Sequence[int]) -> LabelledImages:
+        """The images at the indices ``keep``, with everything known about each."""
+        official = None if self.official is None else [self.official[i] for i in keep]
+        return LabelledImages(
+            self.root, [self.paths[i] for i in keep], [self.labels[i] for i in keep], official
+        )
 
 
 def _require_dir(root: str | Path, what: str) -> Path:
@@ -235,6 +246,8 @@ class Layout:
     images, and which folder the paths of its ``splits.csv`` are relative to."""
 
     root: Path
+    # rows at the bottom of every image that are not the photo (a publisher's banner), cut off
+    bottom_trim: ClassVar[int] = 0
 
     def prepare(self) -> None:
         """Make the images available; data on disk needs nothing."""
@@ -246,6 +259,13 @@ class Layout:
     def images_root(self) -> Path:
         """The folder that paths in ``splits.csv`` are relative to (read without listing the images)."""
         return self.root
+
+    def boxes(self) -> dict[str, tuple[float, float, float, float]]:
+        """The object's box ``(x0, y0, x1, y1)`` in pixels of each image path, where the publisher
+        ships boxes (for ``data.crop=bbox``)."""
+        raise DataError(
+            f"data.crop=bbox: the {type(self).__name__} dataset ships no bounding boxes. Set data.crop=none."
+        )
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from fgclass.data.duplicates import group_near_duplicates_cached, join_groups
 from fgclass.data.embeddings import ImageFeatures, image_embeddings, similar_pairs
 from fgclass.data.scan import ScanResult, cache_file_for, scan_images
 from fgclass.data.sources import LabelledImages
-from fgclass.data.splits import SplitConfig, SplitTable, assign_splits, subsample_train
+from fgclass.data.splits import SplitConfig, SplitTable, assign_splits, official_splits, subsample_train
 from fgclass.errors import ConfigError, DataError
 from fgclass.text import listing
 
@@ -27,9 +27,8 @@ def readable(images: LabelledImages, scan: ScanResult) -> tuple[LabelledImages, 
     """The images ``scan`` could decode, their scan, and the mask that picks them."""
     mask = np.array([r.error is None for r in scan.records], dtype=bool)
     keep = np.flatnonzero(mask).tolist()
-    paths = [images.paths[i] for i in keep]
-    subset = LabelledImages(images.root, paths, [images.labels[i] for i in keep])
-    return subset, ScanResult(paths, [scan.records[i] for i in keep]), mask
+    subset = images.subset(keep)
+    return subset, ScanResult(subset.paths, [scan.records[i] for i in keep]), mask
 
 
 def plan_splits(
@@ -43,8 +42,9 @@ def plan_splits(
 ) -> SplitTable:
     """The split of ``images``, all readable (``scan`` is theirs): near-duplicate groups (hash
     pairs within ``config.threshold``, joined where ``config.embedding_threshold`` asks by the
-    embeddings of ``embedder``) placed whole, then ``train_fraction`` of each class's training share
-    kept. ``where`` names the images in errors (default: their root)."""
+    embeddings of ``embedder``) placed whole (or, with ``config.mode="official"``, the publisher's
+    split, :func:`~fgclass.data.splits.official_splits`), then ``train_fraction`` of each class's
+    training share kept. ``where`` names the images in errors (default: their root)."""
     groups = None
     if config.group_near_duplicates:
         groups = group_near_duplicates_cached(scan.hashes, config.threshold, cache_dir)
@@ -58,7 +58,16 @@ def plan_splits(
             digests = [r.digest for r in scan.records]
             embeddings = image_embeddings(images.root, images.paths, digests, embedder, cache_dir)
             groups = join_groups(groups, similar_pairs(embeddings, config.embedding_threshold))
-    splits = assign_splits(images.labels, groups, config, where=where or str(images.root))
+    where = where or str(images.root)
+    if config.mode == "official":
+        if images.official is None:
+            raise ConfigError(
+                f"data.split.mode=official: the dataset in {where} has no official split (its "
+                "publisher ships none). Set data.split.mode=random."
+            )
+        splits = official_splits(images.labels, images.official, groups, config, where)
+    else:
+        splits = assign_splits(images.labels, groups, config, where=where)
     splits = subsample_train(images.labels, splits, train_fraction, config.seed)
     group_col = groups.tolist() if groups is not None else list(range(len(images.paths)))
     return SplitTable(images.paths, images.labels, splits.tolist(), group_col)

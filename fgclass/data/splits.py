@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +21,14 @@ from fgclass.text import counted, listing
 SPLITS = ("train", "val", "test")
 UNUSED = "unused"
 SPLITS_FILE = "splits.csv"
+MODES = ("random", "official")
 
 
 @dataclass(frozen=True)
 class SplitConfig:
     """How to split: fractions of each class for val and test (train gets the rest), the seed,
-    and near-duplicate grouping (see :mod:`fgclass.data.duplicates`)."""
+    and near-duplicate grouping (see :mod:`fgclass.data.duplicates`). ``mode="official"`` keeps
+    the publisher's split instead (:func:`official_splits`)."""
 
     val: float = 0.1
     test: float = 0.1
@@ -34,8 +36,13 @@ class SplitConfig:
     group_near_duplicates: bool = True
     threshold: int = 40
     embedding_threshold: float | None = None
+    mode: str = "random"
 
     def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(
+                f"data.split.mode={self.mode}: use official (the publisher's test set) or random."
+            )
         for name in ("val", "test"):
             value = getattr(self, name)
             if not 0 < value < 1:
@@ -169,6 +176,41 @@ def assign_splits(
             "or (accepting leaked near-duplicates) set data.split.group_near_duplicates=false."
         )
     return np.array(SPLITS)[split_of]
+
+
+def official_splits(
+    labels: Sequence[str],
+    official: Sequence[str],
+    groups: Sequence[int] | None,
+    config: SplitConfig,
+    where: str = "the dataset",
+) -> np.ndarray:
+    """Split name per sample from the publisher's split: its test images are the test split,
+    exactly, and its validation images (where it has any) the val split. Without them, val is
+    carved from its training images alone: ``config.val`` of each class's, stratified, seeded and
+    near-duplicate groups whole, as :func:`assign_splits` places them (given half of that share as
+    val and half as test, both then val)."""
+    labels, official = np.asarray(labels), np.asarray(official)
+    present = set(zip(labels.tolist(), official.tolist()))
+    absent = [
+        f"'{c}' has no official {s} images"
+        for c in sorted(set(labels.tolist()))
+        for s in ("train", "test")
+        if (c, s) not in present
+    ]
+    if absent:
+        raise DataError(
+            f"In {where}, classes are missing from the publisher's split:\n{listing(absent)}\n"
+            "Restore the dataset's files, or set data.split.mode=random to split it anew."
+        )
+    splits = official.astype(object).copy()
+    if not (official == "val").any():
+        train = np.flatnonzero(official == "train")
+        half = replace(config, val=config.val / 2, test=config.val / 2)
+        part = None if groups is None else np.asarray(groups)[train]
+        carved = assign_splits(labels[train], part, half, where=f"the official training images of {where}")
+        splits[train] = np.where(carved == "train", "train", "val")
+    return splits.astype(str)
 
 
 def subsample_train(labels: Sequence[str], splits: np.ndarray, fraction: float, seed: int) -> np.ndarray:
