@@ -19,7 +19,8 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from fgclass.data.scan import DIHEDRAL, save_cache
+from fgclass.data.scan import DIHEDRAL
+from fgclass.files import save_cache
 
 DEFAULT_THRESHOLD = 40
 _CHUNK = 64

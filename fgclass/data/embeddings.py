@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from fgclass.data.images import load_rgb
-from fgclass.data.scan import save_cache
+from fgclass.files import save_cache
 
 log = logging.getLogger(__name__)
 SIDE = 160

@@ -8,11 +8,12 @@ image once however many runs it starts.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,15 +21,17 @@ import cv2
 import numpy as np
 from PIL import Image
 from scipy.fft import dctn
+from tqdm import tqdm
 
 from fgclass.data.images import ImageError, decode_fully, read_file
-from fgclass.files import atomic_write
+from fgclass.data.scan_cache import ScanTable, load_table, save_table
+from fgclass.files import cache_lock
 
 HASH_SIZE = 16  # 16 x 16 low DCT frequencies -> 256-bit hash
 HASH_WORDS = HASH_SIZE * HASH_SIZE // 64
 _THUMB = 32
 log = logging.getLogger(__name__)
-_CACHE_VERSION = 3  # 2: exact box-filter thumbnails; 3: orientation-normalised hashes
+_CACHE_VERSION = 4  # 2: exact box-filter thumbnails; 3: orientation-normalised hashes; 4: columns in .npz
 DIHEDRAL = 8  # hashes per image of its flips/90° rotations ...
 ORIENTED = 4  # ... then of its central disc turned upright, as is, turned 180° and mirrored both ways
 _DISC_SIDE = 64
@@ -156,44 +159,69 @@ class ScanResult:
         return {p: r.error for p, r in zip(self.paths, self.records) if r.error}
 
 
-def _file_key(path: Path) -> list[int]:
+_HASH_BYTES = (DIHEDRAL + ORIENTED) * HASH_WORDS * 8  # of one record's hashes in the cache
+_SAVE_EVERY_S = 300.0  # a long first scan saves what it has found this often: a killed one resumes
+
+
+def _file_key(path: Path) -> tuple[int, int]:
     stat = path.stat()
-    return [stat.st_size, stat.st_mtime_ns]
+    return stat.st_size, stat.st_mtime_ns
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """Identity of the file at ``path`` (a rename over it changes it), ``None`` if there is none."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
 
 def cache_file_for(cache_dir: str | Path, root: Path) -> Path:
     """One cache file per dataset root."""
     tag = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:16]
-    return Path(cache_dir) / f"scan-{tag}.json"
+    return Path(cache_dir) / f"scan-{tag}.npz"
 
 
-def _load_cache(path: Path | None) -> dict:
-    if path is None or not path.is_file():
-        return {}
+@contextmanager
+def _workers(count: int) -> Iterator[ProcessPoolExecutor | None]:
+    """A pool of ``count`` scanning processes (``None`` for one), started at once: forked before a
+    cache lock is taken, they hold no copy of it that could outlive a killed run."""
+    if count <= 1:
+        yield None
+        return
+    pool = ProcessPoolExecutor(count)
     try:
-        content = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return content.get("files", {}) if content.get("version") == _CACHE_VERSION else {}
+        pool.submit(int).result()  # the first task starts every forked worker
+        yield pool
+    finally:  # on Ctrl-C/SIGTERM drop the queued files instead of scanning them all first
+        pool.shutdown(cancel_futures=True)
 
 
-def save_cache(path: Path, data: str | bytes) -> None:
-    """Write a cache file; a cache folder that cannot be written costs only time, so warn once."""
-    try:
-        atomic_write(path, data)
-    except OSError as exc:
-        if path.parent not in _UNWRITABLE:
-            _UNWRITABLE.add(path.parent)
-            log.warning(
-                "Cannot write the cache folder %s (%s): the run goes on, but image scans and "
-                "near-duplicate groups are not remembered for the next run. Set paths.cache_dir to a "
-                "writable folder.",
-                path.parent,
-                exc.strerror or exc,
-            )
+def _scan(
+    files: list[Path], pool: ProcessPoolExecutor | None, keep: Callable[[list[ImageRecord]], None]
+) -> list[ImageRecord]:
+    """:func:`scan_file` of each file, with a progress bar (images/s, ETA) on a terminal once it
+    takes over a second; ``keep`` receives the records found so far every ``_SAVE_EVERY_S`` seconds."""
+    start = last = time.monotonic()
+    records: list[ImageRecord] = []
+    found = pool.map(scan_file, files, chunksize=32) if pool is not None else map(scan_file, files)
+    with tqdm(total=len(files), desc="Scanning images", unit="img", disable=None, delay=1.0) as bar:
+        for record in found:
+            records.append(record)
+            bar.update()
+            if time.monotonic() - last > _SAVE_EVERY_S:
+                keep(records)
+                last = time.monotonic()
+    seconds = time.monotonic() - start
+    rate = len(files) / max(seconds, 1e-9)
+    log.info("Scanned %d images in %.1f s (%.0f images/s)", len(files), seconds, rate)
+    return records
 
 
-_UNWRITABLE: set[Path] = set()
+def _table(paths: Sequence[str], keys: np.ndarray, records: Sequence[ImageRecord]) -> ScanTable:
+    fields = [(r.width, r.height, r.digest, r.hashes, r.error) for r in records]
+    return ScanTable.from_fields(paths, keys, fields, _HASH_BYTES)
 
 
 def scan_images(
@@ -204,32 +232,37 @@ def scan_images(
 ) -> ScanResult:
     """Scan ``root / p`` for every ``p`` in ``paths``, re-using cached results for unchanged files.
 
-    ``workers`` > 1 decodes in that many processes; 0 uses one per CPU core.
+    A file whose path, size and modification time are in ``cache_file`` is not read again. New
+    records are added under the cache's lock: a run that starts while another scans the same root
+    waits for it, then reads its records instead of decoding the files again. ``workers`` > 1
+    decodes in that many processes; 0 uses one per CPU core.
     """
-    cache = _load_cache(cache_file)
-    keys = [_file_key(root / p) for p in paths]
-    records: dict[str, ImageRecord] = {}
-    todo = []
-    for path, key in zip(paths, keys):
-        hit = cache.get(path)
-        if hit is not None and hit["key"] == key:
-            records[path] = ImageRecord(**hit["record"])
-        else:
-            todo.append(path)
-    if todo:
-        workers = workers or os.cpu_count() or 1
-        files = [root / p for p in todo]
-        if workers > 1 and len(todo) > 64:
-            pool = ProcessPoolExecutor(workers)
-            try:
-                fresh = list(pool.map(scan_file, files, chunksize=32))
-            finally:  # on Ctrl-C/SIGTERM drop the queued files instead of scanning them all first
-                pool.shutdown(cancel_futures=True)
-        else:
-            fresh = [scan_file(f) for f in files]
-        records.update(zip(todo, fresh))
-        if cache_file is not None:
-            for path, key in zip(paths, keys):
-                cache[path] = {"key": key, "record": records[path].__dict__}
-            save_cache(cache_file, json.dumps({"version": _CACHE_VERSION, "files": cache}))
-    return ScanResult(list(paths), [records[p] for p in paths])
+    paths = list(paths)
+    keys = np.array([_file_key(root / p) for p in paths], dtype=np.int64).reshape(-1, 2)
+    workers = workers or os.cpu_count() or 1
+    if cache_file is None:
+        with _workers(workers if len(paths) > 64 else 1) as pool:
+            return ScanResult(paths, _scan([root / p for p in paths], pool, lambda _: None))
+    stamp = _stamp(cache_file)
+    table = load_table(cache_file, _CACHE_VERSION, _HASH_BYTES)
+    rows = table.find(paths, keys)
+    misses = int((rows < 0).sum())
+    if misses:
+        with _workers(workers if misses > 64 else 1) as pool, cache_lock(cache_file):
+            if _stamp(cache_file) != stamp:  # another run saved it meanwhile: it may hold them now
+                table = load_table(cache_file, _CACHE_VERSION, _HASH_BYTES)
+                rows = table.find(paths, keys)
+            todo = np.flatnonzero(rows < 0)
+            if len(todo):
+                todo_paths = [paths[i] for i in todo.tolist()]
+                kept = table.without(todo_paths)
+
+                def keep(found: list[ImageRecord]) -> None:
+                    fresh = _table(todo_paths[: len(found)], keys[todo[: len(found)]], found)
+                    save_table(cache_file, kept.plus(fresh), _CACHE_VERSION)
+
+                fresh = _scan([root / p for p in todo_paths], pool, keep)
+                keep(fresh)
+                table = kept.plus(_table(todo_paths, keys[todo], fresh))
+                rows = table.find(paths, keys)
+    return ScanResult(paths, [ImageRecord(*fields) for fields in table.fields(rows)])

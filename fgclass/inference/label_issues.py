@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -35,10 +34,10 @@ from fgclass.data.dataset import ImageDataset
 from fgclass.data.duplicates import group_ids
 from fgclass.data.embeddings import ImageFeatures
 from fgclass.data.images import load_rgb
-from fgclass.data.scan import save_cache
 from fgclass.data.transforms import eval_transform
 from fgclass.errors import ConfigError, DataError
 from fgclass.evaluation.plots import label_issues_figure, save
+from fgclass.files import cached_array
 from fgclass.text import counted, listing
 
 log = logging.getLogger(__name__)
@@ -153,25 +152,25 @@ def frozen_features(
     for digest in digests:
         key.update(digest.encode())
     cache = Path(data.cache_dir) / f"features-{key.hexdigest()[:20]}.npy" if data.cache_dir else None
-    if cache is not None and cache.is_file():
-        return np.load(cache)
-    log.info("Embedding %d images with frozen %s (cached)", len(paths), features.name)
-    dataset = ImageDataset(root, paths, [0] * len(paths), eval_transform(size, resize))
-    chunks, done = [], 0
-    for images, _, _ in data.eval_loader(dataset):
-        batch = features(images)
-        if mirror:
-            batch = (batch + features(images.flip(3))) / 2
-        chunks.append(batch.float().numpy())
-        done, before = done + len(images), done
-        if done // 1000 > before // 1000:
-            log.info("Embedded %d of %d images", done, len(paths))
-    result = np.concatenate(chunks).astype(np.float32)
-    if cache is not None:
-        buffer = io.BytesIO()
-        np.save(buffer, result)
-        save_cache(cache, buffer.getvalue())
-    return result
+
+    def compute() -> np.ndarray:
+        log.info("Embedding %d images with frozen %s (cached)", len(paths), features.name)
+        dataset = ImageDataset(root, paths, [0] * len(paths), eval_transform(size, resize))
+        chunks, done = [], 0
+        for images, _, _ in data.eval_loader(dataset):
+            batch = features(images)
+            if mirror:
+                batch = (batch + features(images.flip(3))) / 2
+            chunks.append(batch.float().numpy())
+            done, before = done + len(images), done
+            if done // 1000 > before // 1000:
+                log.info("Embedded %d of %d images", done, len(paths))
+        return np.concatenate(chunks).astype(np.float32)
+
+    def valid(array: np.ndarray) -> bool:
+        return array.dtype == np.float32 and array.ndim == 2 and len(array) == len(paths)
+
+    return cached_array(cache, compute, valid)  # runs that start together compute it once
 
 
 def out_of_fold_probabilities(
