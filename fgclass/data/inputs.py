@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from fgclass.data.images import ImageError, load_rgb
+from fgclass.data.images import ImageError, broken_link, load_rgb
 from fgclass.data.sources import IMAGE_EXTENSIONS
 from fgclass.errors import DataError
 
@@ -23,7 +23,8 @@ def find_inputs(inputs: str | Path | None) -> list[Path]:
     """Every file to predict: ``inputs`` itself, every non-hidden file under a folder, or the rows of a
     CSV (its ``path``/``filename`` column, else the first; relative paths are taken from the CSV's folder).
 
-    Files that are not images stay in the list: they are reported as skipped, not silently left out.
+    Files that are not images, and symbolic links that lead nowhere, stay in the list: they are
+    reported as skipped, not silently left out. Links to files are followed (sub-folder links are not).
     """
     if not inputs:
         raise DataError(
@@ -36,7 +37,8 @@ def find_inputs(inputs: str | Path | None) -> list[Path]:
         files = sorted(  # hidden files and folders below ``path`` are left out (not ``..`` above it)
             p
             for p in path.rglob("*")
-            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            if (p.is_file() or broken_link(p))  # a broken link is reported, not silently left out
+            and not any(part.startswith(".") for part in p.relative_to(path).parts)
         )
         if not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in files):
             raise DataError(

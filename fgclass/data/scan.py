@@ -31,7 +31,8 @@ HASH_SIZE = 16  # 16 x 16 low DCT frequencies -> 256-bit hash
 HASH_WORDS = HASH_SIZE * HASH_SIZE // 64
 _THUMB = 32
 log = logging.getLogger(__name__)
-_CACHE_VERSION = 4  # 2: exact box-filter thumbnails; 3: orientation-normalised hashes; 4: columns in .npz
+_CACHE_VERSION = 5  # 2: exact box-filter thumbnails; 3: orientation-normalised hashes; 4: columns in .npz
+# 5: EXIF orientation applied (the hashes and size of an upright copy), huge JPEGs at half size
 DIHEDRAL = 8  # hashes per image of its flips/90° rotations ...
 ORIENTED = 4  # ... then of its central disc turned upright, as is, turned 180° and mirrored both ways
 _DISC_SIDE = 64
@@ -125,7 +126,8 @@ def scan_file(path: str | Path) -> ImageRecord:
     """Decode ``path`` completely and describe it; never raises for a bad image file.
 
     Decoded with PIL, not OpenCV as training reads it: the hashes (and the caches and splits made
-    from them) are defined on PIL's decode and grayscale conversion.
+    from them) are defined on PIL's decode and grayscale conversion, of the image upright (EXIF
+    orientation applied) and at the scale it is decoded at (:func:`~fgclass.data.images.open_header`).
     """
     try:
         data = read_file(path)

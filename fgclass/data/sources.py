@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
+from fgclass.data.images import broken_link
 from fgclass.errors import DataError
 from fgclass.text import listing
 
@@ -213,7 +214,8 @@ def find_butterfly_images(
         if not _safe_relative(name):
             problems["escape"].append(where)
         elif not (images / name).is_file():
-            problems["missing"].append(where)
+            link = broken_link(images / name)
+            problems["missing"].append(f"{where}: {link}" if link else where)
     if problems["escape"]:
         raise DataError(
             f"{csv_path}: filenames must be relative paths inside '{images}' "

@@ -86,7 +86,7 @@ def split_dataset(
     if scan.errors:
         bad = [f"{images.root / p}: {why}" for p, why in sorted(scan.errors.items())]
         raise DataError(
-            f"{len(bad)} image files cannot be decoded (corrupt or truncated):\n"
+            f"{len(bad)} image files cannot be decoded (each with its reason):\n"
             f"{listing(bad)}\nRe-download or delete these files, then run again."
         )
     return plan_splits(images, scan, config, train_fraction, cache_dir, embedder)
