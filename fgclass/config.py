@@ -79,26 +79,44 @@ def _reported(resolver: Callable[..., object]) -> Callable[..., object]:
     return resolve
 
 
-def _crop_pct(backbone: str | None, weights: str | None = None) -> float:
-    """``${fgclass.crop_pct:backbone,weights}``: the share of the resized image's shorter side that the
-    backbone's pretrained eval crop keeps: the ``crop_pct`` of timm's pretrained config for a
-    ``timm/`` backbone (of its weights tag, where ``weights`` names one), else (torchvision
-    backbones, none, unknown) 0.875. Reads timm's registry; builds no model."""
+def _timm_pretrained_cfg(backbone: str | None, weights: str | None) -> object | None:
+    """timm's pretrained config of a ``timm/`` backbone (of its weights tag, where ``weights`` names
+    one); ``None`` for torchvision backbones, none and unknown models. Reads timm's registry only."""
     # imported when resolved: composing a config loads no torch
-    from fgclass.data.framing import DEFAULT_CROP_PCT
     from fgclass.models.pretrained import TIMM_PREFIX, is_path, timm_model_name
 
     if not backbone or not backbone.startswith(TIMM_PREFIX):
-        return DEFAULT_CROP_PCT
+        return None
     from timm.models import get_pretrained_cfg
 
     arch = backbone.removeprefix(TIMM_PREFIX)
     name = timm_model_name(arch, weights) if weights and not is_path(weights) else arch
     try:
-        pretrained = get_pretrained_cfg(name)
+        return get_pretrained_cfg(name)
     except RuntimeError:  # a tag timm does not know: the weights check names it before any work
-        pretrained = get_pretrained_cfg(arch)
+        return get_pretrained_cfg(arch)
+
+
+def _crop_pct(backbone: str | None, weights: str | None = None) -> float:
+    """``${fgclass.crop_pct:backbone,weights}``: the share of the resized image's shorter side that the
+    backbone's pretrained eval crop keeps: the ``crop_pct`` of timm's pretrained config for a
+    ``timm/`` backbone, else (torchvision backbones, none, unknown) 0.875. Builds no model."""
+    from fgclass.data.framing import DEFAULT_CROP_PCT
+
+    pretrained = _timm_pretrained_cfg(backbone, weights)
     return float(pretrained.crop_pct) if pretrained is not None else DEFAULT_CROP_PCT
+
+
+def _image_size(backbone: str | None, weights: str | None = None) -> int:
+    """``${fgclass.image_size:backbone,weights}``: the side the pretrained weights were trained at (the
+    backbone's native size): the ``input_size`` of timm's pretrained config for a ``timm/`` backbone
+    with pretrained weights (240 for EfficientNet-Lite1, 260 for Lite2), else 224 (torchvision
+    backbones, random init, a weights file, unknown models). Builds no model."""
+    from fgclass.data.framing import DEFAULT_IMAGE_SIZE
+    from fgclass.models.pretrained import is_path
+
+    pretrained = _timm_pretrained_cfg(backbone, weights) if weights and not is_path(weights) else None
+    return int(pretrained.input_size[-1]) if pretrained is not None else DEFAULT_IMAGE_SIZE
 
 
 def _resize_size(image_size: int, crop_pct: float) -> int:
@@ -175,6 +193,7 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("fgclass.config_choices", config_choices, replace=True)
     OmegaConf.register_new_resolver("fgclass.precision", _precision, replace=True)
     OmegaConf.register_new_resolver("fgclass.crop_pct", _reported(_crop_pct), replace=True)
+    OmegaConf.register_new_resolver("fgclass.image_size", _reported(_image_size), replace=True)
     OmegaConf.register_new_resolver("fgclass.resize_size", _reported(_resize_size), replace=True)
     OmegaConf.register_new_resolver("fgclass.slug", slug, replace=True)
     OmegaConf.register_new_resolver("fgclass.cwd", os.getcwd, replace=True)

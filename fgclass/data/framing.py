@@ -19,6 +19,7 @@ from fgclass.errors import ConfigError
 log = logging.getLogger(__name__)
 
 DEFAULT_CROP_PCT = 0.875  # torchvision's and timm's classic 224 of 256
+DEFAULT_IMAGE_SIZE = 224  # data.image_size where the backbone's weights state no native size
 _TOLERANCE = 0.05  # relative: shares within 5 % of the training range count as agreeing
 
 

