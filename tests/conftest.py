@@ -36,6 +36,7 @@ FAST = [  # tiny, quick and offline: every composed test run starts from these
     "eval.noise_sigmas=[0,0.2]",  # clean and one noise level: each level is a pass over the test set
     "eval.gradcam.enabled=false",  # on where a test looks at it: trained_run, each experiment's run
     "eval.figures=false",  # the same: drawing them took 1.9 of a tiny run's 3 s (benchmarks)
+    "data.split.embedding_threshold=null",  # the Lite0 embedding pass: on where a test is about it
 ]
 
 

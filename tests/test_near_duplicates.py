@@ -16,6 +16,8 @@ from PIL import Image
 
 from fgclass.audit import audit
 from fgclass.config import compose_config
+from fgclass.data import duplicates
+from fgclass.data import embeddings as embedding_judge
 from fgclass.data.duplicates import DEFAULT_THRESHOLD, group_near_duplicates, near_duplicate_pairs
 from fgclass.data.embeddings import image_embeddings, similar_pairs
 from fgclass.data.scan import dihedral_hashes, dihedral_variants, scan_images
@@ -292,3 +294,72 @@ def test_data_module_groups_by_embeddings_when_asked(tmp_path: Path, train_confi
     assert groups["0.94"] == {copies} | {frozenset([i]) for i in range(3, 7)}
     with pytest.raises(ConfigError, match=r"embedding_threshold=1\.5"):
         SplitConfig(embedding_threshold=1.5)
+
+
+def _planted_hashes(n: int, seed: int) -> tuple[np.ndarray, set[tuple[int, int]]]:
+    """Random 12-variant hashes, a tenth of them copies of another (variants shuffled, <= 40 bits
+    flipped in every variant): the planted pairs."""
+    rng = np.random.default_rng(seed)
+    hashes = rng.integers(0, 2**64, (n, 12, 4), dtype=np.uint64)
+    planted = set()
+    order = rng.permutation(n)
+    for target, source in zip(order[: n // 10].tolist(), order[n // 10 :].tolist()):  # sources stay intact
+        hashes[target, :8] = hashes[source, rng.permutation(8)]
+        hashes[target, 8:] = hashes[source, 8 + rng.permutation(4)]
+        for bit in rng.choice(256, int(rng.integers(0, 41)), replace=False).tolist():
+            hashes[target, :, bit // 64] ^= np.uint64(1 << (bit % 64))
+        planted.add((min(source, target), max(source, target)))
+    return hashes, planted
+
+
+def _brute_force_numpy(hashes: np.ndarray, threshold: int) -> set[tuple[int, int, int]]:
+    """Every pair by the definition: stored hash against every flip/rotation, upright disc against
+    the upright discs (the brute force fgclass used before FAISS)."""
+    i, j = np.triu_indices(len(hashes), 1)
+    bits = np.bitwise_count(hashes[i, None, 0] ^ hashes[j, :8]).sum(axis=2).min(axis=1)
+    upright = np.bitwise_count(hashes[i, None, 8] ^ hashes[j, 8:]).sum(axis=2).min(axis=1)
+    distance = np.minimum(bits, upright)
+    keep = distance <= threshold
+    return {(int(a), int(b), int(d)) for a, b, d in zip(i[keep], j[keep], distance[keep])}
+
+
+@pytest.mark.parametrize("exhaustive_up_to", [10_000, 50])  # a flat index, an inverted file
+def test_faiss_hash_search_finds_exactly_the_brute_force_pairs(
+    monkeypatch: pytest.MonkeyPatch, exhaustive_up_to: int
+) -> None:
+    monkeypatch.setattr(duplicates, "EXHAUSTIVE_UP_TO", exhaustive_up_to)
+    hashes, planted = _planted_hashes(600, seed=exhaustive_up_to)
+    expected = _brute_force_numpy(hashes, DEFAULT_THRESHOLD)
+    assert planted <= {(i, j) for i, j, _ in expected}  # the planted copies are among them
+    assert set(near_duplicate_pairs(hashes, DEFAULT_THRESHOLD)) == expected
+    assert set(near_duplicate_pairs(hashes, 12)) == {p for p in expected if p[2] <= 12}
+
+
+@pytest.mark.parametrize("exhaustive_up_to", [10_000, 50])
+def test_faiss_embedding_search_finds_exactly_the_brute_force_pairs(
+    monkeypatch: pytest.MonkeyPatch, exhaustive_up_to: int
+) -> None:
+    monkeypatch.setattr(embedding_judge, "EXHAUSTIVE_UP_TO", exhaustive_up_to)
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(20, 64))[rng.integers(20, size=500)] + rng.normal(size=(500, 64))
+    vectors[::7] = vectors[1::7][: len(vectors[::7])] + 0.1 * rng.normal(size=(len(vectors[::7]), 64))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    similarity = vectors @ vectors.T
+    for threshold in (0.94, 0.8):
+        expected = {(int(i), int(j), 0) for i, j in zip(*np.nonzero(np.triu(similarity >= threshold, 1)))}
+        assert len(expected) > 50
+        assert set(similar_pairs(vectors, threshold)) == expected
+
+
+def test_the_embedding_judge_is_on_by_default(tmp_path: Path, train_config) -> None:
+    _monarch_files(tmp_path / "data" / "MONARCH")
+    (tmp_path / "data" / "FISH").mkdir()
+    for photo in range(6):
+        cv2.imwrite(str(tmp_path / "data" / "FISH" / f"p{photo}.png"), _fish_like(photo))
+    default = compose_config("train", ["data=image_folder"], tmp_path)
+    assert default.data.split.embedding_threshold is not None
+    overrides = [o for o in cfg_overrides(tmp_path, "x") if "embedding_threshold" not in o]
+    cfg = train_config(*overrides, f"data.split.embedding_threshold={default.data.split.embedding_threshold}")
+    table = instantiate(cfg.data).make_splits()
+    monarch = [g for p, g in zip(table.paths, table.groups) if "MONARCH" in p]
+    assert _partition(monarch) == {frozenset(range(3))} | {frozenset([i]) for i in range(3, 7)}

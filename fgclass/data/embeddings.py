@@ -6,31 +6,37 @@ part. Here each image's central disc is shown to an ImageNet feature extractor (
 as is and mirrored; the unit-length features of the 16 views are averaged.
 A copy turned by any angle or mirrored then lands close to its original (cosine near 1), while
 different photos of one species stay further apart (thresholds measured in ``docs/honest_splits.md``).
-Embeddings are cached in the cache folder, keyed by the images' content digests.
+Embeddings are cached in the cache folder, keyed by the images' content digests; the pass shows a
+progress bar and logs its time. Pairs are found with a FAISS inner-product index (:func:`similar_pairs`).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import io
 import logging
+import math
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
 import cv2
+import faiss
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from fgclass.data.duplicates import EXHAUSTIVE_UP_TO, PROBES
 from fgclass.data.images import load_rgb
-from fgclass.files import save_cache
+from fgclass.files import cached_array
 
 log = logging.getLogger(__name__)
 SIDE = 160
 ANGLES = tuple(range(0, 360, 45))
+MIRROR = True
 _VERSION = 1
-_Y, _X = np.mgrid[:SIDE, :SIDE] - (SIDE - 1) / 2
-_DISC = (_X**2 + _Y**2 <= (SIDE / 2) ** 2)[..., None]  # corners that rotation would bring in: black
+_BATCH = 8  # images per forward pass
 
 
 class ImageFeatures(Protocol):
@@ -42,21 +48,31 @@ class ImageFeatures(Protocol):
     def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
 
 
-def views(rgb: np.ndarray) -> np.ndarray:
-    """The 16 views of an RGB image's central disc: 8 rotations, as is and mirrored, ``(16, S, S, 3)``."""
+@functools.cache
+def _disc(side: int) -> np.ndarray:
+    """The inscribed disc of a ``side`` square: the corners that rotation would bring in are black."""
+    y, x = np.mgrid[:side, :side] - (side - 1) / 2
+    return (x**2 + y**2 <= (side / 2) ** 2)[..., None]
+
+
+def views(
+    rgb: np.ndarray, side: int = SIDE, angles: Sequence[float] = ANGLES, mirror: bool = MIRROR
+) -> np.ndarray:
+    """The views of an RGB image's central disc at ``side`` px, ``(V, side, side, 3)``: turned by each
+    of ``angles``, as is (and mirrored, with ``mirror``)."""
     height, width = rgb.shape[:2]
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    square = cv2.resize(rgb[top : top + side, left : left + side], (SIDE, SIDE), interpolation=cv2.INTER_AREA)
-    disc = (square * _DISC).astype(np.uint8)
-    centre = ((SIDE - 1) / 2, (SIDE - 1) / 2)
+    crop = min(height, width)
+    top, left = (height - crop) // 2, (width - crop) // 2
+    square = cv2.resize(rgb[top : top + crop, left : left + crop], (side, side), interpolation=cv2.INTER_AREA)
+    disc = (square * _disc(side)).astype(np.uint8)
+    centre = ((side - 1) / 2, (side - 1) / 2)
     return np.stack(
         [
             cv2.warpAffine(
-                np.ascontiguousarray(image), cv2.getRotationMatrix2D(centre, angle, 1.0), (SIDE, SIDE)
+                np.ascontiguousarray(image), cv2.getRotationMatrix2D(centre, angle, 1.0), (side, side)
             )
-            for image in (disc, disc[:, ::-1])
-            for angle in ANGLES
+            for image in ((disc, disc[:, ::-1]) if mirror else (disc,))
+            for angle in angles
         ]
     )
 
@@ -64,13 +80,24 @@ def views(rgb: np.ndarray) -> np.ndarray:
 @torch.inference_mode()
 def _embed(root: Path, paths: Sequence[str], features: ImageFeatures) -> np.ndarray:
     out = []
-    for i, path in enumerate(paths):
-        per_view = features(torch.from_numpy(views(load_rgb(root / path))).permute(0, 3, 1, 2))
-        pooled = torch.nn.functional.normalize(per_view, dim=1).mean(0)
-        out.append(torch.nn.functional.normalize(pooled, dim=0).numpy())
-        if (i + 1) % 500 == 0:
-            log.info("Embedded %d of %d images", i + 1, len(paths))
-    return np.array(out, dtype=np.float32)
+    start = time.monotonic()
+    bar = tqdm(total=len(paths), desc="Embedding images", unit="img", disable=None, delay=1.0)
+    with bar:
+        for first in range(0, len(paths), _BATCH):
+            batch = [views(load_rgb(root / p)) for p in paths[first : first + _BATCH]]
+            per_view = features(torch.from_numpy(np.concatenate(batch)).permute(0, 3, 1, 2))
+            per_view = torch.nn.functional.normalize(per_view.float(), dim=1)
+            pooled = per_view.view(len(batch), -1, per_view.shape[1]).mean(1)
+            out.append(torch.nn.functional.normalize(pooled, dim=1).numpy())
+            bar.update(len(batch))
+    seconds = time.monotonic() - start
+    log.info(
+        "Embedded %d images for the near-duplicate judge in %.1f s (%.1f images/s; cached)",
+        len(paths),
+        seconds,
+        len(paths) / max(seconds, 1e-9),
+    )
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
 
 
 def image_embeddings(
@@ -83,28 +110,40 @@ def image_embeddings(
     """Unit-length rotation-pooled embedding of each (readable) image ``root / paths[i]`` by
     ``features``; ``digests`` (their content digests, from the scan) and ``features.name`` key the
     cache, and ``features`` is only called on a cache miss."""
-    key = hashlib.sha1(f"{_VERSION}:{SIDE}:{ANGLES}:{features.name}".encode())
+    key = hashlib.sha1(f"{_VERSION}:{SIDE}:{ANGLES}:{MIRROR}:{features.name}".encode())
     for digest in digests:
         key.update(digest.encode())
     path = Path(cache_dir) / f"embeddings-{key.hexdigest()[:20]}.npy" if cache_dir else None
-    if path is not None and path.is_file():
-        return np.load(path)
-    log.info("Embedding %d images for the near-duplicate judge (16 views each; cached)", len(paths))
-    embeddings = _embed(root, paths, features)
-    if path is not None:
-        buffer = io.BytesIO()
-        np.save(buffer, embeddings)
-        save_cache(path, buffer.getvalue())
-    return embeddings
+
+    def valid(array: np.ndarray) -> bool:
+        return array.dtype == np.float32 and array.ndim == 2 and len(array) == len(paths)
+
+    return cached_array(path, lambda: _embed(root, paths, features), valid)
 
 
-def similar_pairs(embeddings: np.ndarray, threshold: float, chunk: int = 1024) -> list[tuple[int, int, int]]:
-    """Pairs ``(i, j, 0)``, ``i < j``, whose embeddings' cosine similarity is at least ``threshold``."""
-    pairs: list[tuple[int, int, int]] = []
-    for start in range(0, len(embeddings), chunk):
-        similarity = embeddings[start : start + chunk] @ embeddings.T
-        rows, cols = np.nonzero(similarity >= threshold)
-        rows += start
-        keep = cols > rows
-        pairs += [(int(i), int(j), 0) for i, j in zip(rows[keep], cols[keep])]
-    return pairs
+def similar_pairs(embeddings: np.ndarray, threshold: float) -> list[tuple[int, int, int]]:
+    """Pairs ``(i, j, 0)``, ``i < j``, whose embeddings' cosine similarity is at least ``threshold``.
+
+    Found by a FAISS inner-product range search (exhaustive up to
+    :data:`~fgclass.data.duplicates.EXHAUSTIVE_UP_TO` images, else an inverted file searched in
+    :data:`~fgclass.data.duplicates.PROBES` lists), each pair kept by its exact similarity.
+    """
+    vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
+    if len(vectors) < 2:
+        return []
+    dim = vectors.shape[1]
+    if len(vectors) <= EXHAUSTIVE_UP_TO:
+        index = faiss.IndexFlatIP(dim)
+    else:
+        lists = max(1, round(2 * math.sqrt(len(vectors))))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
+        index.cp.niter, index.cp.max_points_per_centroid = 10, 64
+        index.train(vectors)
+        index.nprobe = PROBES
+    index.add(vectors)
+    lims, _, ids = index.range_search(vectors, threshold - 1e-4)  # FAISS keeps similarity > radius
+    rows = np.repeat(np.arange(len(vectors)), np.diff(lims).astype(np.int64))
+    pairs = np.sort(np.stack([rows, ids], axis=1), axis=1)
+    pairs = np.unique(pairs[pairs[:, 0] < pairs[:, 1]], axis=0)
+    similarity = np.einsum("ij,ij->i", vectors[pairs[:, 0]], vectors[pairs[:, 1]])
+    return [(int(i), int(j), 0) for i, j in pairs[similarity >= threshold]]
