@@ -29,12 +29,14 @@ from fgclass.data.split_pipeline import scan_dataset
 from fgclass.data.splits import SplitTable
 from fgclass.files import atomic_write
 from fgclass.inference.label_issues import LabelIssueOptions, suspected_label_errors, write_label_issues
+from fgclass.settings import AUDIT, check_settings
 
 log = logging.getLogger(__name__)
 
 
 def audit(cfg: DictConfig) -> DatasetAudit:
     """Audit the dataset of ``cfg.data``; writes the report into ``cfg.paths.output_dir``."""
+    check_settings(cfg, AUDIT)
     datamodule = instantiate(cfg.data)  # its layout, split settings, cache and feature extractor
     images = datamodule.layout.find()
     scan = scan_dataset(images, datamodule.cache_dir)

@@ -20,11 +20,12 @@ from omegaconf import DictConfig, OmegaConf
 
 import fgclass.config  # noqa: F401  (registers the fgclass.* config resolvers)
 from fgclass.app import command_line, instantiate_dict, run_task
-from fgclass.errors import CheckpointError
+from fgclass.data.splits import SplitTable
 from fgclass.evaluation import evaluate
 from fgclass.inference.runs import run_datamodule, run_folder
-from fgclass.models.loading import load_classifier
-from fgclass.run_files import RUN_CONFIG_FILE
+from fgclass.models.loading import check_same_classes, load_classifier
+from fgclass.run_files import RUN_CONFIG_FILE, SPLITS_FILE
+from fgclass.settings import EVAL, check_settings
 
 log = logging.getLogger(__name__)
 
@@ -41,17 +42,13 @@ def data_overrides(data: DictConfig) -> dict[str, Any]:
 
 def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     """Rebuild the run's data module on its splits.csv, check the classes match, evaluate."""
+    check_settings(cfg, EVAL)
     model = load_classifier(cfg.ckpt_path)
     ckpt = Path(cfg.ckpt_path).expanduser().resolve()
     run = run_folder(ckpt, cfg.splits_file)
+    fix = "Evaluate it on the run it came from (splits_file=<run>/splits.csv) and its data (data.root)."
+    check_same_classes(model.class_names, SplitTable.read(run / SPLITS_FILE).class_names, fix)
     datamodule = run_datamodule(run, cfg.paths.output_dir, **data_overrides(cfg.data))
-    if datamodule.class_names != model.class_names:
-        only_model = sorted(set(model.class_names) - set(datamodule.class_names))
-        only_data = sorted(set(datamodule.class_names) - set(model.class_names))
-        raise CheckpointError(
-            f"The checkpoint's classes differ from the data's: only in the checkpoint {only_model}, "
-            f"only in the data {only_data}. Evaluate with the dataset the model was trained on."
-        )
     run_cfg = OmegaConf.load(run / RUN_CONFIG_FILE)
     precision = cfg.trainer.precision or run_cfg.trainer.precision
     loggers = instantiate_dict(cfg.logger) or False

@@ -23,10 +23,11 @@ import fgclass.config
 from fgclass.app import run_task
 from fgclass.data.inputs import find_inputs, read_image
 from fgclass.data.transforms import eval_transform
-from fgclass.errors import ConfigError, DataError
+from fgclass.errors import DataError
 from fgclass.inference.exporters import export
 from fgclass.inference.runs import run_datamodule, run_folder
 from fgclass.models.loading import input_size, load_classifier
+from fgclass.settings import EXPORT, check_settings
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def parity_images(cfg: DictConfig, image_size: int, resize_size: int) -> torch.T
     pipeline = eval_transform(image_size, resize_size)
     if cfg.images:
         images = []
-        for path in find_inputs(cfg.images):
+        for path in find_inputs(cfg.images, "images"):
             try:
                 images.append(pipeline(image=read_image(path))["image"])
             except DataError:
@@ -55,8 +56,7 @@ def parity_images(cfg: DictConfig, image_size: int, resize_size: int) -> torch.T
 
 def export_checkpoint(cfg: DictConfig) -> dict[str, float]:
     """Export ``cfg.ckpt_path`` as ``cfg.format`` and check it; returns the parity figures."""
-    if cfg.batch_size < 1:
-        raise ConfigError(f"batch_size={cfg.batch_size}: use a positive number of images.")
+    check_settings(cfg, EXPORT)
     model = load_classifier(cfg.ckpt_path)
     image_size, resize_size = input_size(model, cfg.image_size, cfg.resize_size)
     images = parity_images(cfg, image_size, resize_size)

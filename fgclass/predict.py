@@ -26,11 +26,12 @@ from fgclass.callbacks import progress_bar
 from fgclass.data.inputs import PredictDataset, find_inputs
 from fgclass.data.loaders import make_loader
 from fgclass.data.transforms import eval_transform
-from fgclass.errors import ConfigError, DataError
+from fgclass.errors import DataError
 from fgclass.evaluation.ood import ood_score
 from fgclass.evaluation.result_files import write_predictions
 from fgclass.models.loading import input_size, load_classifier
 from fgclass.run_files import PREDICTIONS_FILE
+from fgclass.settings import PREDICT, check_settings
 from fgclass.text import listing
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ EXIT_SKIPPED = 2
 
 def predict(cfg: DictConfig) -> dict[str, int]:
     """Predict every readable file of ``cfg.inputs``; write predictions.csv and skipped.csv."""
+    check_settings(cfg, PREDICT)
     model = load_classifier(cfg.ckpt_path)
     model.tta = bool(cfg.tta)
     temperature = model.hparams.get("temperature")
@@ -55,8 +57,9 @@ def predict(cfg: DictConfig) -> dict[str, int]:
         )
     image_size, resize_size = input_size(model, cfg.image_size, cfg.resize_size)
     files = find_inputs(cfg.inputs)
-    if cfg.batch_size < 1:
-        raise ConfigError(f"batch_size={cfg.batch_size}: use a positive number of images per batch.")
+    classes = len(model.class_names)
+    if cfg.top_k > classes:
+        log.info("top_k=%d is above the checkpoint's %d classes: all are listed", cfg.top_k, classes)
     dataset = PredictDataset(files, eval_transform(image_size, resize_size), image_size)
     loader = make_loader(dataset, cfg.batch_size, cfg.num_workers)
     trainer = instantiate(cfg.trainer, logger=False, callbacks=[progress_bar()])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
+from typing import Any
 
 import hydra
 import lightning as L
@@ -29,13 +29,18 @@ from fgclass.finetune.lr_range_test import find_lr
 from fgclass.finetune.strategy import frozen_throughout
 from fgclass.models.backbones import ensure_available
 from fgclass.models.checkpoint import update_hyperparameters
+from fgclass.models.loading import check_same_classes, resume_hyperparameters
+from fgclass.settings import TRAIN, check_settings
 
 log = logging.getLogger(__name__)
 
 
-def check_run_settings(cfg: DictConfig) -> None:
-    """Fail before any work on a resume checkpoint that is not there or an accelerator that is not;
-    warn about a random backbone that stays frozen, or whose BatchNorm statistics do."""
+def check_run_settings(cfg: DictConfig) -> dict[str, Any] | None:
+    """Fail before any work on a setting out of its range (:mod:`fgclass.settings`), a resume
+    checkpoint that cannot resume this run or an accelerator that is not there; warn about a random
+    backbone that stays frozen, or whose BatchNorm statistics do. Returns the hyper-parameters of the
+    checkpoint to resume from (``None``: a new run)."""
+    check_settings(cfg, TRAIN)
     finetune = cfg.finetune.callback
     if cfg.model.weights is None and frozen_throughout(finetune):
         log.warning(
@@ -50,30 +55,38 @@ def check_run_settings(cfg: DictConfig) -> None:
             "running statistics of a random initialisation for the whole run. Use pretrained weights, "
             "or finetune.callback.freeze_bn_stats=false."
         )
-    if cfg.ckpt_path and not Path(cfg.ckpt_path).expanduser().is_file():
-        raise CheckpointError(
-            f"ckpt_path: '{cfg.ckpt_path}' not found; resume from a file in a run's checkpoints/ folder "
-            "(e.g. ckpt_path=outputs/runs/<run>/checkpoints/last.ckpt)."
-        )
     if cfg.trainer.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ConfigError(
             f"trainer.accelerator={cfg.trainer.accelerator} (trainer=gpu/ddp), but this machine has no "
             "usable CUDA GPU (torch.cuda.is_available() is False). Use trainer=default: it picks the "
             "GPU where there is one and the CPU otherwise."
         )
+    if not cfg.ckpt_path:
+        return None
+    resumed = resume_hyperparameters(cfg.ckpt_path)
+    if resumed.get("backbone") != cfg.model.backbone:
+        raise CheckpointError(
+            f"ckpt_path: '{cfg.ckpt_path}' trained model.backbone={resumed.get('backbone')}, this run has "
+            f"model.backbone={cfg.model.backbone}: resume with the command of the run that wrote it "
+            "(its run_config.yaml), or start a new run without ckpt_path."
+        )
+    return resumed
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the model described by ``cfg``, test its best checkpoint; returns the final metrics."""
     start = time.perf_counter()
+    resumed = check_run_settings(cfg)  # settings that would otherwise fail only after the image scan
+    ensure_available(cfg.model.backbone, cfg.model.weights)  # missing weights fail now, not after the scan
     L.seed_everything(cfg.seed, workers=True)
     save_run_config(cfg, cfg.paths.output_dir)
-    check_run_settings(cfg)  # settings that would otherwise fail only after the image scan
-    ensure_available(cfg.model.backbone, cfg.model.weights)  # missing weights fail now, not after the scan
 
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()  # finds, checks and splits the images: bad data fails here
     datamodule.setup("fit")
+    if resumed:
+        fix = "Resume with the data that run trained on, or start a new run without ckpt_path."
+        check_same_classes(resumed["class_names"], datamodule.class_names, fix)
     model = instantiate(
         cfg.model,
         num_classes=datamodule.num_classes,
@@ -95,7 +108,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         options = {k: v for k, v in cfg.lr_find.items() if k != "enabled"}
         found_lr = find_lr(trainer, model, datamodule, cfg.paths.output_dir, **options)
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if found_lr is not None:
         metrics["lr_find/lr"] = found_lr

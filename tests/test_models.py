@@ -82,7 +82,7 @@ def test_mismatched_weights_file_lists_keys(tmp_path: Path) -> None:
 def test_unreadable_weights_file(tmp_path: Path) -> None:
     path = tmp_path / "notes.pth"
     path.write_text("not a checkpoint")
-    with pytest.raises(CheckpointError, match=r"model\.weights: .* is not a readable weights file"):
+    with pytest.raises(CheckpointError, match=r"model\.weights: .* cannot be read as a weights file: it is"):
         create_backbone("resnet18", str(path))
     with pytest.raises(CheckpointError, match="not found"):
         create_backbone("resnet18", str(tmp_path / "missing.pth"))

@@ -19,7 +19,7 @@ from fgclass.errors import DataError
 CSV_COLUMNS = ("path", "filename", "file", "image")  # a CSV's path column, by the first name found
 
 
-def find_inputs(inputs: str | Path | None) -> list[Path]:
+def find_inputs(inputs: str | Path | None, key: str = "inputs") -> list[Path]:
     """Every file to predict: ``inputs`` itself, every non-hidden file under a folder, or the rows of a
     CSV (its ``path``/``filename`` column, else the first; relative paths are taken from the CSV's folder).
 
@@ -28,11 +28,11 @@ def find_inputs(inputs: str | Path | None) -> list[Path]:
     """
     if not inputs:
         raise DataError(
-            "inputs is not set: pass inputs=PATH (an image, a folder of images or a CSV of paths)."
+            f"{key} is not set: pass {key}=PATH (an image, a folder of images or a CSV of paths)."
         )
     path = Path(inputs).expanduser()
     if not path.exists():
-        raise DataError(f"inputs: '{path}' does not exist.")
+        raise DataError(f"{key}: '{path}' does not exist.")
     if path.is_dir():
         files = sorted(  # hidden files and folders below ``path`` are left out (not ``..`` above it)
             p
@@ -42,30 +42,30 @@ def find_inputs(inputs: str | Path | None) -> list[Path]:
         )
         if not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in files):
             raise DataError(
-                f"inputs: '{path}' holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}), "
+                f"{key}: '{path}' holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}), "
                 "in any sub-folder."
             )
         return files
     if path.suffix.lower() == ".csv":
-        return _csv_paths(path)
+        return _csv_paths(path, key)
     return [path]
 
 
-def _csv_paths(path: Path) -> list[Path]:
+def _csv_paths(path: Path, key: str) -> list[Path]:
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             rows = list(csv.reader(handle))
     except UnicodeDecodeError as exc:
-        raise DataError(f"inputs: '{path}' is not a UTF-8 CSV file ({exc}).") from exc
+        raise DataError(f"{key}: '{path}' is not a UTF-8 CSV file ({exc}).") from exc
     if not rows:
-        raise DataError(f"inputs: '{path}' is empty; give one image path per row.")
+        raise DataError(f"{key}: '{path}' is empty; give one image path per row.")
     header = [cell.strip().lower() for cell in rows[0]]
     column = next((header.index(name) for name in CSV_COLUMNS if name in header), None)
     body = rows[1:] if column is not None else rows  # no known header: every row is a path
     paths = [row[column or 0].strip() for row in body if row and row[column or 0].strip()]
     if not paths:
         raise DataError(
-            f"inputs: '{path}' lists no paths (expected a column named {' or '.join(CSV_COLUMNS)})."
+            f"{key}: '{path}' lists no paths (expected a column named {' or '.join(CSV_COLUMNS)})."
         )
     return [p if p.is_absolute() else path.parent / p for p in map(Path, paths)]
 

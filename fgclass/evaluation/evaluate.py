@@ -89,7 +89,7 @@ def evaluate(
         )
     start = time.perf_counter()
     out = Path(output_dir)
-    trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     results = model.test_results
     summary = dict(results.summary)
     tested = datamodule.datasets["test"]  # the images, also where the test read cached features

@@ -94,7 +94,7 @@ def other_images_report(
     """Score the images under ``root`` (none of the model's classes) against the test images:
     per score, AUROC and FPR at 95 % TPR; for the stored rule, the shares rejected. Unreadable files
     are listed and left out. Returns the summary and the rule's scores of both sets (for a figure)."""
-    files = find_inputs(root)
+    files = find_inputs(root, "eval.ood_root")
     dataset = PredictDataset(files, datamodule.eval_pipeline, datamodule.image_size)
     batches = trainer.predict(model, dataloaders=datamodule.eval_loader(dataset))
     logits = torch.cat([b[0] for b in batches])
