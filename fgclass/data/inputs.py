@@ -25,6 +25,7 @@ def find_inputs(inputs: str | Path | None, key: str = "inputs") -> list[Path]:
 
     Files that are not images, and symbolic links that lead nowhere, stay in the list: they are
     reported as skipped, not silently left out. Links to files are followed (sub-folder links are not).
+    ``key``: the setting ``inputs`` came from, named in the messages.
     """
     if not inputs:
         raise DataError(
