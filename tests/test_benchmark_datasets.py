@@ -132,12 +132,14 @@ def test_audit_counts_official_test_images_with_a_copy_in_training(cub_root: Pat
     root = damaged(cub_root, tmp_path)
     base = root / "CUB_200_2011"
     test_image = next(p for p, s in official(base).items() if s == "test")
-    train_copy = "001.Black_footed_Albatross/copy_of_a_test_image.jpg"
-    shutil.copy(base / "images" / test_image, base / "images" / train_copy)
-    for name, value in (("images", train_copy), ("image_class_labels", 1), ("train_test_split", 1)):
-        with (base / f"{name}.txt").open("a") as handle:
-            handle.write(f"999 {value}\n")
-    cfg = compose_config("audit", ["data=cub200", f"data.root={root}"], tmp_path)
+    for image_id in (997, 998, 999):  # three training copies: a group too large for the carved val
+        train_copy = f"001.Black_footed_Albatross/copy_{image_id}.jpg"
+        shutil.copy(base / "images" / test_image, base / "images" / train_copy)
+        for name, value in (("images", train_copy), ("image_class_labels", 1), ("train_test_split", 1)):
+            with (base / f"{name}.txt").open("a") as handle:
+                handle.write(f"{image_id} {value}\n")
+    overrides = ["data=cub200", f"data.root={root}", "data.split.embedding_threshold=null"]  # the hashes
+    cfg = compose_config("audit", overrides, tmp_path)
     rows = audit(cfg).class_rows()
     assert rows[-1]["test_leaked"] == 1 and rows[-1]["test"] == TEST * len(CUB_CLASSES)  # the test set stays
 
@@ -318,12 +320,17 @@ def test_the_official_test_set_is_the_test_split_and_val_is_official_or_from_tra
 
 
 def test_aircraft_loses_its_banner_and_reads_each_level(
-    train_config: Callable[..., DictConfig], roots: dict[str, Path]
+    train_config: Callable[..., DictConfig], roots: dict[str, Path], tmp_path: Path
 ) -> None:
     module, _ = split_of(train_config("data=fgvc_aircraft", f"data.root={roots['fgvc_aircraft']}"))
     assert module.datasets["train"].image(0).shape[:2] == (40, 48)  # 60 rows less the 20-pixel banner
     family, _ = split_of(
-        train_config("data=fgvc_aircraft", f"data.root={roots['fgvc_aircraft']}", "data.level=family")
+        train_config(
+            "data=fgvc_aircraft",
+            f"data.root={roots['fgvc_aircraft']}",
+            "data.level=family",
+            f"paths.output_dir={tmp_path / 'family'}",
+        )  # a split of its own
     )
     assert family.class_names == ["001.Family0", "002.Family1"]
     boxed, _ = split_of(
@@ -332,6 +339,7 @@ def test_aircraft_loses_its_banner_and_reads_each_level(
             f"data.root={roots['fgvc_aircraft']}",
             "data.crop=bbox",
             "data.crop_margin=0",
+            f"paths.output_dir={tmp_path / 'boxed'}",
         )
     )
     assert boxed.datasets["test"].image(0).shape[:2] == (27, 38)  # images_box.txt: 3 4 40 30, 1-based
@@ -342,7 +350,7 @@ def test_aircraft_loses_its_banner_and_reads_each_level(
 
 
 def test_dogs_boxes_hold_every_dog_and_cars_boxes_are_one_based(
-    train_config: Callable[..., DictConfig], roots: dict[str, Path]
+    train_config: Callable[..., DictConfig], roots: dict[str, Path], tmp_path: Path
 ) -> None:
     dogs, _ = split_of(
         train_config(
@@ -361,6 +369,7 @@ def test_dogs_boxes_hold_every_dog_and_cars_boxes_are_one_based(
             f"data.root={roots['stanford_cars']}",
             "data.crop=bbox",
             "data.crop_margin=0",
+            f"paths.output_dir={tmp_path / 'cars'}",  # a split of its own
         )
     )
     test = cars.datasets["test"]
