@@ -91,11 +91,11 @@ def test_scan_cache_folder_is_the_project_one_or_fgclass_cache_dir(
 ) -> None:
     monkeypatch.delenv("FGCLASS_CACHE_DIR")  # the tests' own shared one (conftest)
     instantiate(train_config("data=butterfly", f"data.root={butterfly_root}").data).prepare_data()
-    assert list((tmp_path / ".cache" / "fgclass").glob("scan-*.json"))  # under paths.root_dir
+    assert list((tmp_path / ".cache" / "fgclass").glob("scan-*.npz"))  # under paths.root_dir
     monkeypatch.setenv("FGCLASS_CACHE_DIR", str(tmp_path / "shared"))
     (tmp_path / "run" / "splits.csv").unlink()  # else the run's split is read back, nothing scanned
     instantiate(train_config("data=butterfly", f"data.root={butterfly_root}").data).prepare_data()
-    assert list((tmp_path / "shared").glob("scan-*.json"))
+    assert list((tmp_path / "shared").glob("scan-*.npz"))
 
 
 def test_image_size_is_a_config_value(train_config: Callable[..., DictConfig], fish_root: Path) -> None:

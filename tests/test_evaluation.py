@@ -192,7 +192,7 @@ def broken(trained_run: Path, tmp_path: Path) -> Callable[[str], Path]:
     ("kind", "error", "message"),
     [
         ("not_fgclass", CheckpointError, "not an fgclass checkpoint"),
-        ("classes", CheckpointError, "only in the checkpoint \\['Goldfish'\\]"),
+        ("classes", CheckpointError, "only in the checkpoint: \\['Goldfish'\\]"),
         ("missing_files", DataError, "missing under"),
     ],
 )

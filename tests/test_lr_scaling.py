@@ -98,8 +98,8 @@ def test_fine_tuning_phase_rates_scale_with_the_optimizer(
     ("override", "message"),
     [
         ("model.lr_base_scale=cubic", "model.lr_base_scale=cubic: use linear, sqrt or none"),
-        ("model.lr_base_size=0", "model.lr_base_size=0: use the global batch the learning rates were"),
-        ("model.lr_base_size=32.5", "model.lr_base_size=32.5: use the global batch"),
+        ("model.lr_base_size=0", "model.lr_base_size=0: use an integer >= 1 (a global batch) or null"),
+        ("model.lr_base_size=32.5", "model.lr_base_size=32.5: use an integer >= 1 (a global batch)"),
     ],
 )
 def test_bad_lr_settings_are_one_message(

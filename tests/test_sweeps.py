@@ -127,10 +127,13 @@ def test_data_fraction_sweep_beside_a_failing_sweep(tmp_path: Path, fish_root: P
     bad = [r for r in report if r["failed"]]
     assert [r["data.train_fraction"] for r in good] == ["1.0"] and good[0]["runs"] == "1"
     errors = {r["failed"]: r["error"] for r in bad}
-    assert len(bad) == 3 and "must be in (0, 1]" in errors["2_data.train_fraction-7+model.optimizer.lr-0.001"]
-    # a failure from outside fgclass shows its type and message, not "Traceback (most recent call last):"
+    assert (
+        len(bad) == 3
+        and "use a number in (0, 1]" in errors["2_data.train_fraction-7+model.optimizer.lr-0.001"]
+    )
+    # each failed run's row carries its one-line message, not "Traceback (most recent call last):"
     assert errors["1_data.train_fraction-1.0+model.optimizer.lr--1"].startswith(
-        "ValueError: Invalid learning rate: -1"
+        "ConfigError: model.optimizer.lr=-1: use a number > 0"
     )
     assert "3 failed run" in (folder_b / "report.md").read_text()
     assert (folder_b / bad[0]["failed"] / "error.txt").is_file()

@@ -252,7 +252,11 @@ def test_help_offers_no_private_config_files(tmp_path: Path) -> None:
     text = compose_config("train", keep_hydra=True).hydra.help.template
     models = next(line for line in text.splitlines() if line.startswith("model: "))
     assert "resnet50" in models and "efficientnet_lite0" in models and "_classifier" not in models
-    assert "data: butterfly, fish, image_folder, synthetic" in text and "callbacks/ema: ema, none" in text
+    data = (
+        "butterfly, cub200, fgvc_aircraft, fish, flowers102, image_folder, inat2021, nabirds, oxford_pets, "
+    )
+    assert f"data: {data}stanford_cars, stanford_dogs, synthetic" in text and "_benchmark" not in text
+    assert "callbacks/ema: ema, none" in text
 
 
 def test_a_random_frozen_backbone_gets_a_warning(

@@ -174,7 +174,7 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
     """Identity of the file at ``path`` (a rename over it changes it), ``None`` if there is none."""
     try:
         stat = path.stat()
-    except FileNotFoundError:
+    except OSError:  # none there, or the cache folder is not a folder (only warned about)
         return None
     return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
