@@ -29,7 +29,8 @@ from fgclass.data.split_pipeline import scan_dataset
 from fgclass.data.splits import SplitTable
 from fgclass.files import atomic_write
 from fgclass.inference.label_issues import LabelIssueOptions, suspected_label_errors, write_label_issues
-from fgclass.settings import AUDIT, check_settings
+from fgclass.setting_checks import check_settings
+from fgclass.settings import AUDIT
 
 log = logging.getLogger(__name__)
 

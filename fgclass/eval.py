@@ -25,7 +25,8 @@ from fgclass.evaluation import evaluate
 from fgclass.inference.runs import run_datamodule, run_folder
 from fgclass.models.loading import check_same_classes, load_classifier
 from fgclass.run_files import RUN_CONFIG_FILE, SPLITS_FILE
-from fgclass.settings import EVAL, check_settings
+from fgclass.setting_checks import check_settings
+from fgclass.settings import EVAL
 
 log = logging.getLogger(__name__)
 

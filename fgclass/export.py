@@ -27,7 +27,8 @@ from fgclass.errors import DataError
 from fgclass.inference.exporters import export
 from fgclass.inference.runs import run_datamodule, run_folder
 from fgclass.models.loading import input_size, load_classifier
-from fgclass.settings import EXPORT, check_settings
+from fgclass.setting_checks import check_settings
+from fgclass.settings import EXPORT
 
 log = logging.getLogger(__name__)
 

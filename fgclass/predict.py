@@ -31,7 +31,8 @@ from fgclass.evaluation.ood import ood_score
 from fgclass.evaluation.result_files import write_predictions
 from fgclass.models.loading import input_size, load_classifier
 from fgclass.run_files import PREDICTIONS_FILE
-from fgclass.settings import PREDICT, check_settings
+from fgclass.setting_checks import check_settings
+from fgclass.settings import PREDICT
 from fgclass.text import listing
 
 log = logging.getLogger(__name__)

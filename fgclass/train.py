@@ -30,7 +30,8 @@ from fgclass.finetune.strategy import frozen_throughout
 from fgclass.models.backbones import ensure_available
 from fgclass.models.checkpoint import update_hyperparameters
 from fgclass.models.loading import check_same_classes, resume_hyperparameters
-from fgclass.settings import TRAIN, check_settings
+from fgclass.setting_checks import check_settings
+from fgclass.settings import TRAIN
 
 log = logging.getLogger(__name__)
 

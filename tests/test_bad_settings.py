@@ -17,7 +17,8 @@ from fgclass.errors import ConfigError
 from fgclass.eval import main as eval_main
 from fgclass.export import main as export_main
 from fgclass.predict import main as predict_main
-from fgclass.settings import AUDIT, EVAL, EXPORT, PREDICT, TRAIN, check_settings
+from fgclass.setting_checks import check_settings
+from fgclass.settings import AUDIT, EVAL, EXPORT, PREDICT, TRAIN
 from fgclass.train import main as train_main
 
 FAST = ["model=tiny", "model.weights=null", "data.num_workers=0", "trainer.accelerator=cpu"]
