@@ -14,8 +14,8 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import lightning as L
@@ -53,6 +53,29 @@ def frozen_epochs(images: ImageClassificationDataModule, callbacks: Sequence[L.C
             "cache_features=false."
         )
     return epochs
+
+
+@torch.inference_mode()
+def backbone_features(
+    model: Classifier,
+    images: ImageClassificationDataModule,
+    split: str,
+    context: Callable[[], AbstractContextManager] = nullcontext,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Backbone features and labels of every image of ``split`` through the eval pipeline, in
+    dataset order (CPU tensors), with the model in eval mode and each batch under ``context``
+    (the Trainer's precision)."""
+    dataset = images.datasets[split]
+    was_training = model.training
+    model.eval()
+    chunks = []
+    try:
+        for batch, _, _ in images.eval_loader(dataset):
+            with context():
+                chunks.append(model.features(batch.to(model.device, non_blocking=True)).cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(chunks), torch.as_tensor(dataset.targets)
 
 
 class FeaturesWhileFrozen:
@@ -134,7 +157,9 @@ class FeatureDataModule(L.LightningDataModule):
         fingerprint = self._fingerprint()
         if split not in self.features or not torch.equal(self._fingerprints[split], fingerprint):
             with torch.inference_mode(False):  # plain tensors: the head's autograd may save them
-                features, labels = self._compute(split)
+                trainer = self.trainer
+                context = trainer.precision_plugin.forward_context if trainer is not None else nullcontext
+                features, labels = backbone_features(self.model, self.images, split, context)
                 self.features[split] = (features.clone(), labels.clone())
             self._fingerprints[split] = fingerprint
             log.info("Cached backbone features of %d %s images", len(labels), split)
@@ -145,23 +170,6 @@ class FeatureDataModule(L.LightningDataModule):
         """Per-tensor sums of the backbone's weights and buffers: changes when they change."""
         tensors = itertools.chain(self.model.backbone.parameters(), self.model.backbone.buffers())
         return torch.stack([t.sum(dtype=torch.float64) for t in tensors]).cpu()
-
-    @torch.inference_mode()
-    def _compute(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Backbone features and labels of every image of ``split``, in dataset order (CPU tensors)."""
-        dataset = self.images.datasets[split]
-        loader = self.images.eval_loader(dataset)
-        context = self.trainer.precision_plugin.forward_context if self.trainer is not None else nullcontext
-        was_training = self.model.training
-        self.model.eval()
-        chunks = []
-        try:
-            for images, _, _ in loader:
-                with context():
-                    chunks.append(self.model.features(images.to(self.model.device, non_blocking=True)).cpu())
-        finally:
-            self.model.train(was_training)
-        return torch.cat(chunks), torch.as_tensor(dataset.targets)
 
     def train_dataloader(self) -> FeaturesWhileFrozen:
         return FeaturesWhileFrozen(self, "train", self.images.train_dataloader(), shuffle=True)

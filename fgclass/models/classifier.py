@@ -148,6 +148,7 @@ class Classifier(ScaledLearningRate, L.LightningModule):
         self.test_outputs: list[Outputs] = []
         self.test_results: Results | None = None  # the last test run, gathered from every rank
         self.tta = False  # test/predict: average over horizontal flips (see predict_logits)
+        self.train_resolution: int | None = None  # training batches resized to it (ProgressiveResizing)
         if channels_last:
             self.to(memory_format=torch.channels_last)
 
@@ -181,6 +182,9 @@ class Classifier(ScaledLearningRate, L.LightningModule):
     def training_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch[0], batch[1]
         target = y
+        if self.train_resolution and x.ndim == 4 and x.shape[-1] != self.train_resolution:
+            x = x.float() / 255 if x.dtype == torch.uint8 else x  # normalize() takes [0, 1] floats too
+            x = nn.functional.interpolate(x, size=self.train_resolution, mode="bilinear", antialias=True)
         if self.mixing is not None and x.ndim == 4:  # images, not cached features
             x, target = self.mixing(x, y)
         logits = self(x)
