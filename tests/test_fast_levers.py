@@ -110,3 +110,32 @@ def test_a_resumed_run_does_not_warm_start_again() -> None:
     with pytest.raises(ConfigError, match="epochs=0"):
         WarmStartHead(epochs=0)
     WarmStartHead().on_train_start(Resumed(), object())  # returns before touching model or data
+
+
+def test_top_stages_trains_the_top_and_leaves_the_earliest_frozen(train_config, fish_root: Path) -> None:
+    cfg = train_config(f"data.root={fish_root}", *SMALL, "trainer.max_epochs=1", "finetune=top_stages")
+    cfg.finetune.stages = 2
+    images, model, trainer = fit(cfg)
+    trainer.callbacks.append(instantiate(cfg.finetune.callback))
+    stages = list(model.stages)
+    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    trainer.fit(model, datamodule=images)
+
+    def changed(stage: str) -> bool:
+        prefixes = model.stages[stage]
+        names = [
+            k
+            for k in before
+            if k.startswith(tuple(prefixes)) and "running" not in k and "num_batches" not in k
+        ]
+        return any(not torch.equal(before[k], model.backbone.state_dict()[k]) for k in names)
+
+    assert len(stages) > 2
+    assert [changed(s) for s in stages] == [False] * (len(stages) - 2) + [True, True]
+    frozen = [
+        p
+        for s in stages[:-2]
+        for n, p in model.backbone.named_parameters()
+        if n.startswith(tuple(model.stages[s]))
+    ]
+    assert frozen and all(p.grad is None and not p.requires_grad for p in frozen)
