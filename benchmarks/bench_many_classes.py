@@ -3,10 +3,12 @@
     python -m benchmarks.bench_many_classes [--classes 100 1000 10000] [--samples 5000] [--reps 2]
 
 Generated logits (a model right 60 % of the time) are reported both ways, alternating repetition by
-repetition: ``dense`` is the report as it was before issue 29 (torchmetrics' per-class metrics and a
-dense confusion matrix, written whole to confusion_matrix.csv), ``sparse`` today's above
-``eval.matrix_max_classes`` (scikit-learn's per-class metrics, sparse counts, confusions.csv of the
-1,000 most frequent confusions). Both write the classification report and predictions.csv. Seconds
+repetition: ``dense`` writes a dense confusion matrix whole to confusion_matrix.csv, as every report
+did before issue 29, ``sparse`` is today's above ``eval.matrix_max_classes`` (sparse counts,
+confusions.csv of the 1,000 most frequent confusions). The per-class scores are today's in both
+(above 1,000 classes counted per class, ``fgclass.metrics.CountedScore``; the figures in
+benchmarks/RESULTS.md before that change had torchmetrics' C x C-counting scores in ``dense`` and
+scikit-learn's in ``sparse``). Both write the classification report and predictions.csv. Seconds
 and the peak resident memory above what the process held before (the logits included) are medians
 over the repetitions; ``figures s`` is the sparse report's figures (top confusions, F1 histogram,
 reliability), which the dense figures cannot match beyond ~100 classes (a 10,000-class matrix

@@ -13,10 +13,10 @@ equal length by repeating up to ``world_size - 1`` samples. Test metrics are exa
 before anything is computed. Validation metrics are synced by torchmetrics every epoch and count
 the padded repeats, so with N GPUs a validation score may include up to N - 1 samples twice.
 
-Test reports over many classes (more than :data:`DENSE_MAX_CLASSES`) keep no dense C x C counts:
+Over many classes (more than :data:`DENSE_MAX_CLASSES`) nothing keeps dense C x C counts:
 torchmetrics' precision/recall/F1 count a C x C matrix at every update (800 MB at 10,000 classes),
-so there the per-class values come from scikit-learn (memory in samples + classes) and the
-confusion counts are a sparse tensor.
+so there validation and test reports use :class:`CountedScore` (three per-class counts, the same
+definitions) and the test's confusion counts are a sparse tensor.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import lightning as L
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torchmetrics import Metric, MetricCollection
@@ -49,10 +48,40 @@ REPORT = (  # a test report: the summary, weighted and per-class values, the con
     "confusion_matrix",
     ECE,
 )
-DENSE_MAX_CLASSES = 1000  # test reports: dense confusion counts (8 MB) up to here, sparse above
+DENSE_MAX_CLASSES = 1000  # dense confusion counts (8 MB) and torchmetrics scores up to here, counted above
 _BY_AVERAGE = {"precision": MulticlassPrecision, "recall": MulticlassRecall, "f1": MulticlassF1Score}
 
 Outputs = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # logits, targets, dataset indices
+
+
+class CountedScore(Metric):
+    """Multiclass precision, recall or F1 (``kind``) from per-class counts of true positives,
+    predictions and samples: memory in classes, not classes squared. ``average``: ``macro`` (the
+    classes present in targets or predictions weigh alike), ``weighted`` (by support) or ``none``;
+    a class with no predictions has precision 0, one with no samples recall 0, as in torchmetrics."""
+
+    full_state_update = False
+
+    def __init__(self, num_classes: int, kind: str, average: str, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.num_classes, self.kind, self.average = num_classes, kind, average
+        for state in ("true_positives", "predicted", "actual"):
+            self.add_state(state, torch.zeros(num_classes, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
+        preds = preds.argmax(1) if preds.ndim == 2 else preds
+        self.true_positives += torch.bincount(target[preds == target], minlength=self.num_classes)
+        self.predicted += torch.bincount(preds, minlength=self.num_classes)
+        self.actual += torch.bincount(target, minlength=self.num_classes)
+
+    def compute(self) -> torch.Tensor:
+        tp, predicted, actual = self.true_positives.double(), self.predicted.double(), self.actual.double()
+        denominator = {"precision": predicted, "recall": actual, "f1": (predicted + actual) / 2}[self.kind]
+        value = torch.where(denominator > 0, tp / denominator.clamp(min=1e-12), 0.0)
+        if self.average == "none":
+            return value.float()
+        weights = actual if self.average == "weighted" else ((predicted + actual) > 0).double()
+        return (value * weights / weights.sum().clamp(min=1e-12)).sum().float()
 
 
 def _metric(name: str, num_classes: int, sync_on_compute: bool) -> Metric:
@@ -64,6 +93,8 @@ def _metric(name: str, num_classes: int, sync_on_compute: bool) -> Metric:
         return MulticlassCalibrationError(num_classes, ECE_BINS, "l1", sync_on_compute=sync_on_compute)
     kind, _, average = name.partition("_")
     average = "none" if average == "per_class" else average
+    if num_classes > DENSE_MAX_CLASSES:
+        return CountedScore(num_classes, kind, average, sync_on_compute=sync_on_compute)
     return _BY_AVERAGE[kind](num_classes, average=average, sync_on_compute=sync_on_compute)
 
 
@@ -113,13 +144,13 @@ def compute_results(
 ) -> Results:
     """Every test metric of ``outputs`` (gathered and de-duplicated), from one metric collection.
 
-    ``dense`` (default: up to :data:`DENSE_MAX_CLASSES` classes): torchmetrics' per-class values and
-    a dense confusion matrix; otherwise scikit-learn's (the same definitions) and sparse counts.
+    ``dense`` (default: up to :data:`DENSE_MAX_CLASSES` classes): a dense confusion matrix, else
+    sparse counts. Per-class values come from :func:`classification_metrics` either way.
     """
     logits, targets, index = outputs
     num_classes = logits.shape[1]
     dense = num_classes <= DENSE_MAX_CLASSES if dense is None else dense
-    names = REPORT if dense else (ACCURACY, ECE)
+    names = REPORT if dense else tuple(n for n in REPORT if n != "confusion_matrix")
     values = classification_metrics(num_classes, names, sync_on_compute=False)(logits, targets)
     summary = {k: float(v) for k, v in values.items() if v.ndim == 0}
     summary[LOSS] = float(loss(logits.float(), targets))
@@ -127,40 +158,14 @@ def compute_results(
     summary["num_samples"] = len(targets)
     if dense:
         confusion = values["confusion_matrix"]
-        per_class = PerClass(
-            values["precision_per_class"],
-            values["recall_per_class"],
-            values["f1_per_class"],
-            confusion.sum(1),
-        )
     else:
-        preds = logits.argmax(1)
-        per_class, averages = _per_class_sparse(preds, targets, num_classes)
-        summary.update(averages)
-        pairs = torch.stack([targets, preds]).long()
+        pairs = torch.stack([targets, logits.argmax(1)]).long()
         ones = torch.ones(len(targets), dtype=torch.long)
         confusion = torch.sparse_coo_tensor(pairs, ones, (num_classes, num_classes), check_invariants=True)
         confusion = confusion.coalesce()  # duplicate (true, predicted) pairs summed: the counts
+    support = torch.bincount(targets, minlength=num_classes)
+    per_class = PerClass(*(values[f"{m}_per_class"] for m in ("precision", "recall", "f1")), support)
     return Results(logits, targets, index, summary, per_class, confusion)
-
-
-def _per_class_sparse(
-    preds: torch.Tensor, targets: torch.Tensor, num_classes: int
-) -> tuple[PerClass, dict[str, float]]:
-    """Per-class precision/recall/F1/support and their macro and weighted averages, by scikit-learn
-    (whose macro average, like torchmetrics', counts the classes present in targets or predictions)."""
-    from sklearn.metrics import precision_recall_fscore_support
-
-    y, p = targets.numpy(), preds.numpy()
-    every = precision_recall_fscore_support(y, p, labels=np.arange(num_classes), zero_division=0)
-    per_class = PerClass(
-        *(torch.as_tensor(v, dtype=torch.float32) for v in every[:3]), torch.as_tensor(every[3])
-    )
-    averages = {}
-    for average in ("macro", "weighted"):
-        values = precision_recall_fscore_support(y, p, average=average, zero_division=0)[:3]
-        averages.update({f"{m}_{average}": float(v) for m, v in zip(("precision", "recall", "f1"), values)})
-    return per_class, averages
 
 
 def gather_outputs(trainer: L.Trainer | None, batches: Sequence[Outputs]) -> Outputs:
