@@ -29,6 +29,7 @@ import faiss
 import numpy as np
 import torch
 
+from benchmarks.common import memory_mb, reset_peak
 from fgclass.data.duplicates import DEFAULT_THRESHOLD, near_duplicate_pairs
 from fgclass.data.embeddings import similar_pairs
 from fgclass.data.scan import DIHEDRAL
@@ -113,16 +114,16 @@ def brute_embedding_pairs(vectors: np.ndarray, rows: int) -> tuple[set, float]:
 def measure(kind: str, n: int, rows: int, rng: np.random.Generator) -> dict:
     if kind == "hashes":
         data = planted_hashes(n, rng)
-        begin = time.process_time()
+        before, begin = reset_peak(), time.process_time()
         pairs = near_duplicate_pairs(data, DEFAULT_THRESHOLD)
-        seconds = time.process_time() - begin
+        seconds, peak = time.process_time() - begin, memory_mb()["peak"] - before
         reference, brute = brute_hash_pairs(data, rows)
         beyond = sum(d > DEFAULT_THRESHOLD for _, _, d in pairs)
     else:
         data = planted_embeddings(n, rng)
-        begin = time.process_time()
+        before, begin = reset_peak(), time.process_time()
         pairs = similar_pairs(data, COSINE)
-        seconds = time.process_time() - begin
+        seconds, peak = time.process_time() - begin, memory_mb()["peak"] - before
         reference, brute = brute_embedding_pairs(data, rows)
         beyond = sum(float(data[i] @ data[j]) < COSINE for i, j, _ in pairs)
     sampled = {i for start in _sample_starts(n, rows) for i in range(start, min(start + _BLOCK, n))}
@@ -133,6 +134,7 @@ def measure(kind: str, n: int, rows: int, rng: np.random.Generator) -> dict:
         "n": n,
         "brute": brute,
         "faiss": seconds,
+        "peak": peak,
         "recall": recall,
         "beyond": beyond,
         "pairs": len(reference),
@@ -174,6 +176,7 @@ def main() -> None:
                     f"{result['brute']:.1f}",
                     f"{result['faiss']:.2f}",
                     f"{result['brute'] / result['faiss']:.1f}x",
+                    f"{result['peak']:,.0f}",
                     growth,
                     f"{100 * result['recall']:.2f} % of {result['pairs']:,}",
                     result["beyond"],
@@ -182,18 +185,21 @@ def main() -> None:
             print(" | ".join(map(str, rows[-1])), flush=True)
             previous = result
     print(
-        markdown_table(
-            [
-                "data",
-                "N",
-                "brute force CPU s",
-                "FAISS CPU s",
-                "speed-up",
-                "growth exponent brute / FAISS",
-                "recall (brute-force pairs of the sampled rows)",
-                "pairs beyond threshold",
-            ],
-            rows,
+        "\n".join(
+            markdown_table(
+                [
+                    "data",
+                    "N",
+                    "brute force CPU s",
+                    "FAISS CPU s",
+                    "speed-up",
+                    "FAISS peak MiB",
+                    "growth exponent brute / FAISS",
+                    "recall (brute-force pairs of the sampled rows)",
+                    "pairs beyond threshold",
+                ],
+                rows,
+            )
         )
     )
 

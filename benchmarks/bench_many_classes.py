@@ -26,16 +26,9 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from benchmarks.common import interleave, machine, memory_mb, quiet_lightning, table
+from benchmarks.common import interleave, machine, memory_mb, quiet_lightning, reset_peak, table
 from fgclass.evaluation.evaluate import write_figures, write_reports
 from fgclass.metrics import compute_results
-
-CLEAR_REFS = Path("/proc/self/clear_refs")  # "5" resets the peak resident size to the current one
-
-
-def _resident_mb() -> float:
-    line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmRSS:"))
-    return int(line.split()[1]) / 1024
 
 
 def outputs(num_classes: int, num_samples: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
@@ -57,9 +50,7 @@ def report(
     names = [f"species {i:05d}" for i in range(num_classes)]
     paths = [f"images/{i:06d}.jpg" for i in range(num_samples)]
     limit = num_classes if dense else 0  # the matrix written (and its memory) or not
-    memory_mb(trim=True)  # freed heap handed back first
-    before = _resident_mb()
-    CLEAR_REFS.write_text("5")
+    before = reset_peak()
     start = time.perf_counter()
     results = compute_results(data, dense=dense)
     write_reports(trainer, out, names, paths, results, results.summary, 5, 1000, limit, None)
