@@ -24,11 +24,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from benchmarks.common import machine, paired_ratio, table
-from fgclass.data.scan import _CACHE_VERSION, _HASH_BYTES, ImageRecord, _table, scan_images
+from fgclass.data.scan import _CACHE_VERSION, _HASH_BYTES, DecodeCounter, ImageRecord, _table, scan_images
 from fgclass.data.scan_cache import load_table, save_table
+from fgclass.data.synthetic import write_noise_images
 from fgclass.files import save_cache
 
 Records = tuple[list[str], np.ndarray, list[ImageRecord]]
@@ -118,25 +118,9 @@ def formats(folder: Path, data: Records, reps: int) -> str:
     return table(["format", "save s", "load + check s", "file MB"], rows)
 
 
-class Decoded(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.msg.startswith("Scanned %d images"):
-            self.count += record.args[0]
-
-
 def rescan(folder: Path, count: int) -> str:
-    rng = np.random.default_rng(0)
-    paths = []
-    for i in range(count):
-        path = folder / "images" / f"c{i % 10}" / f"i{i}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(path)
-        paths.append(path.relative_to(folder / "images").as_posix())
-    decoded = Decoded()
+    paths = write_noise_images(folder / "images", count, side=32, classes=10)
+    decoded = DecodeCounter()
     logging.getLogger("fgclass.data.scan").addHandler(decoded)
     logging.getLogger("fgclass.data.scan").setLevel(logging.INFO)
     cache, rows = folder / "cache" / "scan.npz", []

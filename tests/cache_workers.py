@@ -20,18 +20,6 @@ from fgclass.files import cache_lock, cached_array
 SHAPE = (1000,)
 
 
-class Decoded(logging.Handler):
-    """Counts the images a scan decoded, from its "Scanned N images" log line."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.msg.startswith("Scanned %d images"):
-            self.count += record.args[0]
-
-
 def compute_once(path: Path, calls: Path, value: int, barrier: Barrier, results: Queue) -> None:
     """Ask for the cached array at ``path`` together with the other process; ``calls`` gets a line
     for each computation, which takes half a second and fills the array with ``value``."""
@@ -62,7 +50,7 @@ def scan(
     from fgclass.data import scan as module
 
     module._SAVE_EVERY_S = save_every
-    decoded = Decoded()
+    decoded = module.DecodeCounter()
     logging.getLogger(module.__name__).addHandler(decoded)
     logging.getLogger(module.__name__).setLevel(logging.INFO)
     if barrier is not None:

@@ -207,33 +207,6 @@ def test_eval_on_an_empty_data_folder(
     assert not list(tmp_path.glob("outputs/runs/*/*/metrics.json"))
 
 
-@pytest.mark.parametrize(
-    ("overrides", "error", "message"),
-    [
-        (["top_k=0"], "ConfigError", "top_k=0: use an integer >= 1 (classes listed per image)."),
-        (["top_k=abc"], "ConfigError", "top_k='abc' (text): use an integer >= 1"),
-        (["batch_size=0"], "ConfigError", "batch_size=0: use an integer >= 1 (images per batch)."),
-        (["inputs={empty}"], "DataError", "inputs: '{empty}' holds no image files"),
-    ],
-)
-def test_predict_bad_input(
-    trained_run: Path,
-    tmp_path: Path,
-    run_main: Callable[..., tuple[int, str]],
-    overrides: list[str],
-    error: str,
-    message: str,
-) -> None:
-    empty = tmp_path / "empty"
-    (empty / "sub").mkdir(parents=True)
-    (empty / "notes.txt").write_text("no photos")
-    ckpt = next((trained_run / "checkpoints").glob("epoch*.ckpt"))
-    args = [f"ckpt_path={ckpt}", f"inputs={trained_run / 'gradcam'}", f"paths.root_dir={tmp_path}"]
-    args += [o.format(empty=empty) for o in overrides]
-    result = run_main(predict_main, *args, "trainer.accelerator=cpu")
-    failed(tmp_path, result, message.format(empty=empty), error)
-
-
 def test_predict_top_k_above_the_class_count_lists_every_class(
     trained_run: Path, fish_root: Path, tmp_path: Path, run_main: Callable[..., tuple[int, str]]
 ) -> None:
@@ -248,23 +221,33 @@ def test_predict_top_k_above_the_class_count_lists_every_class(
 
 
 @pytest.mark.parametrize(
-    ("overrides", "error", "message"),
+    ("command", "overrides", "error", "message"),
     [
-        (["batch_size=0"], "ConfigError", "batch_size=0: use an integer >= 1 (images per batch)."),
-        (["tolerance=-1"], "ConfigError", "tolerance=-1: use a number > 0"),
-        (["images={empty}"], "DataError", "images: '{empty}' holds no image files"),
+        ("predict", ["top_k=0"], "ConfigError", "top_k=0: use an integer >= 1 (classes listed per image)."),
+        ("predict", ["top_k=abc"], "ConfigError", "top_k='abc' (text): use an integer >= 1"),
+        ("predict", ["batch_size=0"], "ConfigError", "batch_size=0: use an integer >= 1 (images per batch)."),
+        ("predict", ["inputs={empty}"], "DataError", "inputs: '{empty}' holds no image files"),
+        ("export", ["batch_size=0"], "ConfigError", "batch_size=0: use an integer >= 1 (images per batch)."),
+        ("export", ["tolerance=-1"], "ConfigError", "tolerance=-1: use a number > 0"),
+        ("export", ["images={empty}"], "DataError", "images: '{empty}' holds no image files"),
     ],
 )
-def test_export_bad_input(
+def test_predict_and_export_bad_input(
     trained_run: Path,
     tmp_path: Path,
     run_main: Callable[..., tuple[int, str]],
+    command: str,
     overrides: list[str],
     error: str,
     message: str,
 ) -> None:
-    empty = tmp_path / "empty"
-    empty.mkdir()
+    empty = tmp_path / "empty"  # no image in it, nor in its subfolder
+    (empty / "sub").mkdir(parents=True)
+    (empty / "notes.txt").write_text("no photos")
     ckpt = next((trained_run / "checkpoints").glob("epoch*.ckpt"))
-    args = [f"ckpt_path={ckpt}", f"paths.root_dir={tmp_path}", *(o.format(empty=empty) for o in overrides)]
-    failed(tmp_path, run_main(export_main, *args), message.format(empty=empty), error)
+    main, args = {
+        "predict": (predict_main, [f"inputs={trained_run / 'gradcam'}", "trainer.accelerator=cpu"]),
+        "export": (export_main, []),
+    }[command]
+    args += [f"ckpt_path={ckpt}", f"paths.root_dir={tmp_path}", *(o.format(empty=empty) for o in overrides)]
+    failed(tmp_path, run_main(main, *args), message.format(empty=empty), error)

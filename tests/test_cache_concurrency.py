@@ -20,33 +20,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from fgclass.data.scan import _CACHE_VERSION, _HASH_BYTES, cache_file_for, scan_images
+from fgclass.data.scan import _CACHE_VERSION, _HASH_BYTES, DecodeCounter, cache_file_for, scan_images
 from fgclass.data.scan_cache import load_table, save_table
+from fgclass.data.synthetic import write_noise_images
 from fgclass.files import cached_array
 from tests import cache_workers
-from tests.cache_workers import SHAPE, Decoded
+from tests.cache_workers import SHAPE
 
 SPAWN, FORK = multiprocessing.get_context("spawn"), multiprocessing.get_context("fork")
 
 
-def write_images(root: Path, count: int, side: int = 96) -> list[str]:
-    """``count`` different noise images, ``c<k>/i<n>.png``; their relative paths."""
-    rng = np.random.default_rng(0)
-    paths = []
-    for n in range(count):
-        path = root / f"c{n % 3}" / f"i{n}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(path)
-        paths.append(path.relative_to(root).as_posix())
-    return paths
-
-
 @pytest.fixture
-def decoded() -> Iterator[Decoded]:
+def decoded() -> Iterator[DecodeCounter]:
     """The number of images the scans in this process decode."""
-    handler = Decoded()
+    handler = DecodeCounter()
     logger = logging.getLogger("fgclass.data.scan")
     logger.addHandler(handler)
     level = logger.level
@@ -77,7 +65,7 @@ def run_together(context: BaseContext, target: Callable, *args_per_process: tupl
 @pytest.mark.processes
 def test_two_runs_scanning_one_root_together_decode_each_image_once(tmp_path: Path) -> None:
     root = tmp_path / "data"
-    paths = write_images(root, 40)
+    paths = write_noise_images(root, 40)
     cache = cache_file_for(tmp_path / "cache", root)
     barrier = FORK.Barrier(2)
     runs = run_together(FORK, cache_workers.scan, *[(root, paths, cache, barrier, 300.0)] * 2)
@@ -91,10 +79,10 @@ def test_two_runs_scanning_one_root_together_decode_each_image_once(tmp_path: Pa
 
 @pytest.mark.processes
 def test_a_scan_killed_midway_leaves_a_cache_the_next_scan_trusts_and_resumes(
-    tmp_path: Path, decoded: Decoded
+    tmp_path: Path, decoded: DecodeCounter
 ) -> None:
     root = tmp_path / "data"
-    paths = write_images(root, 60, side=192)
+    paths = write_noise_images(root, 60, side=192)
     cache = cache_file_for(tmp_path / "cache", root)
     expected, before = scan_images(root, paths).records, decoded.count
     assert before == len(paths)
@@ -124,10 +112,10 @@ def test_two_runs_asking_for_one_cache_entry_compute_it_once(tmp_path: Path) -> 
 
 @pytest.mark.processes
 def test_a_run_killed_holding_the_lock_blocks_nobody_and_its_half_file_is_never_read(
-    tmp_path: Path, decoded: Decoded
+    tmp_path: Path, decoded: DecodeCounter
 ) -> None:
     root = tmp_path / "data"
-    paths = write_images(root, 6)
+    paths = write_noise_images(root, 6)
     cache = cache_file_for(tmp_path / "cache", root)
     expected = scan_images(root, paths).records
     ready = SPAWN.Event()
@@ -144,10 +132,10 @@ def test_a_run_killed_holding_the_lock_blocks_nobody_and_its_half_file_is_never_
 
 @pytest.mark.parametrize("damage", ["truncated", "not a cache", "another version", "another hash width"])
 def test_a_scan_cache_that_fails_its_check_is_rebuilt(
-    tmp_path: Path, decoded: Decoded, caplog: pytest.LogCaptureFixture, damage: str
+    tmp_path: Path, decoded: DecodeCounter, caplog: pytest.LogCaptureFixture, damage: str
 ) -> None:
     root = tmp_path / "data"
-    paths = write_images(root, 5)
+    paths = write_noise_images(root, 5)
     cache = cache_file_for(tmp_path / "cache", root)
     expected = scan_images(root, paths, cache, workers=1).records
     content = cache.read_bytes()
@@ -171,9 +159,9 @@ def test_a_scan_cache_that_fails_its_check_is_rebuilt(
     assert decoded.count == 2 * len(paths)  # rebuilt: the third scan decoded nothing
 
 
-def test_an_unchanged_dataset_is_not_decoded_again(tmp_path: Path, decoded: Decoded) -> None:
+def test_an_unchanged_dataset_is_not_decoded_again(tmp_path: Path, decoded: DecodeCounter) -> None:
     root = tmp_path / "data"
-    paths = write_images(root, 8)
+    paths = write_noise_images(root, 8)
     cache = cache_file_for(tmp_path / "cache", root)
     expected = scan_images(root, paths, cache, workers=1).records
     for path in paths:  # unreadable now, but with the size and time the cache knows

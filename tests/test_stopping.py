@@ -30,15 +30,25 @@ AT_FLOOR = "model.optimizer.lr=1e-9"  # below the plateau's 1e-6 floor from the 
 class RisingScore(Callback):
     """Logs ``probe/score``, the epoch number: a metric that improves every epoch."""
 
+    metric = "probe/score"
+
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        pl_module.log("probe/score", float(trainer.current_epoch))
+        pl_module.log(self.metric, float(trainer.current_epoch))
 
 
 class ShrinkingLoss(Callback):
     """Logs ``probe/loss``, 1 - 1e-4 x epoch: a loss that improves by 1e-4 every epoch."""
 
+    metric = "probe/loss"
+
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        pl_module.log("probe/loss", 1.0 - 1e-4 * trainer.current_epoch)
+        pl_module.log(self.metric, 1.0 - 1e-4 * trainer.current_epoch)
+
+
+def probe(callback: type[RisingScore | ShrinkingLoss], monitor: str) -> list[str]:
+    """Overrides that add ``callback`` to the run and point the setting ``monitor`` at the metric it logs."""
+    key = callback.metric.replace("/", "_")
+    return [f"+callbacks.{key}._target_={__name__}.{callback.__name__}", f"{monitor}={callback.metric}"]
 
 
 def run(
@@ -70,15 +80,11 @@ def test_early_stopping_ignores_val_loss_improvements_below_min_delta(
     train_config: Callable[..., DictConfig], butterfly_root: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # the issue's run: a loss still falling by 1e-4 an epoch kept early stopping from ever firing
-    creeping = [
-        f"+callbacks.shrinking_loss._target_={__name__}.ShrinkingLoss",
-        "callbacks.early_stopping.monitor=probe/loss",
-    ]
+    creeping = probe(ShrinkingLoss, "callbacks.early_stopping.monitor")
     overrides = [f"data.root={butterfly_root}", *STUDY, "trainer.max_epochs=12", *creeping]
     lines = run(train_config, caplog, *overrides, "callbacks.lr_floor_stopping=null")
-    assert (
-        epochs(lines) == 8
-    )  # the first epoch's loss stays the best by the experiment's min_delta; patience 7
+    # the first epoch's loss stays the best by the experiment's min_delta; patience 7
+    assert epochs(lines) == 8
     assert lines[-1].startswith("Stopped after epoch 8 of 12: Monitored metric probe/loss did not improve")
 
 
@@ -100,10 +106,7 @@ def test_the_plateau_never_takes_the_rate_below_its_floor(
 def test_a_run_still_improving_at_the_floor_runs_on(
     train_config: Callable[..., DictConfig], butterfly_root: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    improving = [
-        f"+callbacks.rising_score._target_={__name__}.RisingScore",
-        "model.schedulers.plateau.monitor=probe/score",
-    ]
+    improving = probe(RisingScore, "model.schedulers.plateau.monitor")
     overrides = [f"data.root={butterfly_root}", *STUDY, AT_FLOOR, *improving, "trainer.max_epochs=6"]
     lines = run(train_config, caplog, *overrides)
     assert epochs(lines) == 6 and not any(line.startswith("Stopped") for line in lines)

@@ -163,6 +163,7 @@ class ScanResult:
 
 _HASH_BYTES = (DIHEDRAL + ORIENTED) * HASH_WORDS * 8  # of one record's hashes in the cache
 _SAVE_EVERY_S = 300.0  # a long first scan saves what it has found this often: a killed one resumes
+_SCANNED = "Scanned %d images in %.1f s (%.0f images/s)"
 
 
 def _file_key(path: Path) -> tuple[int, int]:
@@ -217,8 +218,21 @@ def _scan(
                 last = time.monotonic()
     seconds = time.monotonic() - start
     rate = len(files) / max(seconds, 1e-9)
-    log.info("Scanned %d images in %.1f s (%.0f images/s)", len(files), seconds, rate)
+    log.info(_SCANNED, len(files), seconds, rate)
     return records
+
+
+class DecodeCounter(logging.Handler):
+    """Counts the images the scans of this process decode (their log lines), for the tests and
+    benchmarks that check a cache spared the decoding; add it to this module's logger at INFO."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg == _SCANNED:
+            self.count += record.args[0]
 
 
 def _table(paths: Sequence[str], keys: np.ndarray, records: Sequence[ImageRecord]) -> ScanTable:

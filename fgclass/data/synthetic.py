@@ -181,6 +181,18 @@ def write_image_folder(
     return root
 
 
+def write_noise_images(root: str | Path, count: int, side: int = 96, classes: int = 3) -> list[str]:
+    """Write ``count`` different noise images ``<root>/c<k>/i<n>.png`` (``k = n mod classes``), for
+    tests and benchmarks of the scan and its cache; their paths relative to ``root``, in order."""
+    rng = np.random.default_rng(0)
+    root = Path(root)
+    paths = [f"c{n % classes}/i{n}.png" for n in range(count)]
+    for path in paths:
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / path), rng.integers(0, 256, (side, side, 3), dtype=np.uint8))
+    return paths
+
+
 @dataclass(frozen=True)
 class SyntheticFishLayout(FishLayout):
     """The fish layout, generated under ``root`` on first use (:func:`write_fish_dataset` with these
