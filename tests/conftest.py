@@ -23,6 +23,10 @@ os.environ["FGCLASS_OFFLINE"] = "1"  # tests never download weights; a missing f
 MAKES_CACHE_DIR = "PYTEST_XDIST_WORKER" not in os.environ
 if MAKES_CACHE_DIR:
     os.environ["FGCLASS_CACHE_DIR"] = tempfile.mkdtemp(prefix="fgclass-test-cache-")
+# Near-duplicates by the perceptual hashes alone, the embedding judge (a Lite0 pass, on by default)
+# off: the drawn test images of a class are one shape in one colour, which it rightly calls all alike
+# (too coarse to split them), and its pass is slow. On only where a test is about it.
+HASHES_ONLY = "data.split.embedding_threshold=null"
 FAST = [  # tiny, quick and offline: every composed test run starts from these
     "model=tiny",  # a later model=X in a test's overrides wins
     "model.weights=null",
@@ -36,7 +40,7 @@ FAST = [  # tiny, quick and offline: every composed test run starts from these
     "eval.noise_sigmas=[0,0.2]",  # clean and one noise level: each level is a pass over the test set
     "eval.gradcam.enabled=false",  # on where a test looks at it: trained_run, each experiment's run
     "eval.figures=false",  # the same: drawing them took 1.9 of a tiny run's 3 s (benchmarks)
-    "data.split.embedding_threshold=null",  # the Lite0 embedding pass: on where a test is about it
+    HASHES_ONLY,
 ]
 
 

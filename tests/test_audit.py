@@ -19,14 +19,12 @@ from fgclass.data.audit_report import AUDIT_CSV, AUDIT_MD
 from fgclass.data.splits import SPLITS
 from fgclass.errors import DataError
 
+from .conftest import HASHES_ONLY
 from .photo_copies import photo_of, write_photo_copies
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = ("Gilt-Head Bream", "Shrimp", "Trout")
 COPIES = ["orig", "rot90", "jpeg"]  # orig and rot90 are pixel-identical up to rotation
-# the generated "photos" of a class are one shape in one colour: the embedding judge (on by default)
-# rightly calls them all alike; these tests are about the perceptual hashes
-HASHES_ONLY = ["data.split.embedding_threshold=null"]
 
 
 def _rows(output_dir: Path) -> dict[str, dict[str, str]]:
@@ -100,7 +98,7 @@ def test_audit_measures_the_leak_of_the_split_the_config_would_make(tmp_path: Pa
     root = _photo_dataset(tmp_path)
     cfg = compose_config(
         "audit",
-        ["data=fish", f"data.root={root}", f"data.split.group_near_duplicates={grouped}", *HASHES_ONLY],
+        ["data=fish", f"data.root={root}", f"data.split.group_near_duplicates={grouped}", HASHES_ONLY],
         tmp_path,
     )
     result = audit(cfg)
@@ -136,7 +134,7 @@ def test_audit_reports_bad_files_instead_of_failing(tmp_path: Path) -> None:
     shutil.copy(root / "Gilt-Head Bream" / "p002_jpeg.jpg", root / "Trout" / "copied.jpg")
 
     cfg = compose_config(
-        "audit", ["data=image_folder", f"data.root={root}", "audit.min_size=32", *HASHES_ONLY], tmp_path
+        "audit", ["data=image_folder", f"data.root={root}", "audit.min_size=32", HASHES_ONLY], tmp_path
     )
     result = audit(cfg)
 
@@ -165,7 +163,7 @@ def test_audit_reports_a_class_whose_copies_cannot_fill_three_splits(tmp_path: P
             "data=image_folder",
             f"data.root={root}",
             f"data.split.group_near_duplicates={grouped}",
-            *HASHES_ONLY,
+            HASHES_ONLY,
         ],
         tmp_path,
     )
@@ -187,7 +185,7 @@ def test_audit_rejects_a_splits_file_from_another_dataset(tmp_path: Path) -> Non
     splits_csv.write_text("path,label,split\n" + "\n".join([*rows, "Trout/elsewhere.png,Trout,test"]) + "\n")
     cfg = compose_config(
         "audit",
-        ["data=image_folder", f"data.root={root}", f"audit.splits_file={splits_csv}", *HASHES_ONLY],
+        ["data=image_folder", f"data.root={root}", f"audit.splits_file={splits_csv}", HASHES_ONLY],
         tmp_path,
     )
     with pytest.raises(

@@ -20,6 +20,7 @@ from fgclass.predict import main as predict_main
 from fgclass.setting_checks import check_settings
 from fgclass.settings import AUDIT, EVAL, EXPORT, PREDICT, TRAIN
 from fgclass.train import main as train_main
+from tests.conftest import HASHES_ONLY
 
 FAST = ["model=tiny", "model.weights=null", "data.num_workers=0", "trainer.accelerator=cpu"]
 RECORD = {"error.txt", ".hydra"}  # and the command's .log
@@ -179,7 +180,7 @@ def test_resuming_on_data_of_other_classes_names_both_counts(
 ) -> None:
     ckpt = unusable_checkpoint("last.ckpt", trained_run, tmp_path)
     data = ["data=butterfly", f"data.root={butterfly_root}", "data.image_size=32", "data.resize_size=36"]
-    data.append("data.split.group_near_duplicates=false")  # its 32 px drawings group too coarsely to split
+    data.append(HASHES_ONLY)
     code, output = run_main(train_main, f"ckpt_path={ckpt}", f"paths.root_dir={tmp_path}", *data, *FAST)
     assert code == 1 and "Traceback" not in output
     assert "ckpt_path: the checkpoint knows 9 classes, the data has 6 (only in the checkpoint: [" in output

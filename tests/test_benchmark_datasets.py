@@ -34,6 +34,7 @@ from tests.benchmark_files import (
     write_inat,
     write_pets,
 )
+from tests.conftest import HASHES_ONLY
 
 CUB_CLASSES = [(1, "001.Black_footed_Albatross"), (4, "004.Groove_billed_Ani"), (7, "007.Parakeet_Auklet")]
 NABIRDS_CLASSES = [(295, "Forster's Tern"), (1001, "Black-and-white Warbler"), (817, "Bald Eagle")]
@@ -138,7 +139,7 @@ def test_audit_counts_official_test_images_with_a_copy_in_training(cub_root: Pat
         for name, value in (("images", train_copy), ("image_class_labels", 1), ("train_test_split", 1)):
             with (base / f"{name}.txt").open("a") as handle:
                 handle.write(f"{image_id} {value}\n")
-    overrides = ["data=cub200", f"data.root={root}", "data.split.embedding_threshold=null"]  # the hashes
+    overrides = ["data=cub200", f"data.root={root}", HASHES_ONLY]
     cfg = compose_config("audit", overrides, tmp_path)
     rows = audit(cfg).class_rows()
     assert rows[-1]["test_leaked"] == 1 and rows[-1]["test"] == TEST * len(CUB_CLASSES)  # the test set stays
