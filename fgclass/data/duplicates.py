@@ -20,7 +20,6 @@ against the brute force, ``docs/honest_splits.md``).
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -31,7 +30,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from fgclass.data.scan import DIHEDRAL
-from fgclass.files import save_cache
+from fgclass.files import cached_array
 
 DEFAULT_THRESHOLD = 40
 EXHAUSTIVE_UP_TO = 5_000  # images; the flat index costs about 1 s per 2,000^2 pairs on 2 cores
@@ -128,15 +127,14 @@ def group_near_duplicates(hashes: np.ndarray, threshold: int) -> np.ndarray:
 def group_near_duplicates_cached(
     hashes: np.ndarray, threshold: int, cache_dir: str | Path | None
 ) -> np.ndarray:
-    """:func:`group_near_duplicates`, remembered in ``cache_dir`` for identical hashes + threshold."""
-    if cache_dir is None:
-        return group_near_duplicates(hashes, threshold)
-    key = hashlib.sha1(np.ascontiguousarray(hashes).tobytes() + str(threshold).encode()).hexdigest()
-    path = Path(cache_dir) / f"groups-{key[:20]}.npy"
-    if path.is_file():
-        return np.load(path)
-    ids = group_near_duplicates(hashes, threshold)
-    buffer = io.BytesIO()
-    np.save(buffer, ids)
-    save_cache(path, buffer.getvalue())
-    return ids
+    """:func:`group_near_duplicates`, remembered in ``cache_dir`` for identical hashes + threshold
+    (:func:`~fgclass.files.cached_array`: computed once by runs that start together)."""
+    path = None
+    if cache_dir is not None:
+        key = hashlib.sha1(np.ascontiguousarray(hashes).tobytes() + str(threshold).encode()).hexdigest()
+        path = Path(cache_dir) / f"groups-{key[:20]}.npy"
+
+    def valid(ids: np.ndarray) -> bool:
+        return ids.dtype.kind == "i" and ids.shape == (len(hashes),)
+
+    return cached_array(path, lambda: group_near_duplicates(hashes, threshold), valid)
