@@ -77,9 +77,49 @@ def test_cub_official_test_set_is_the_test_split_and_val_comes_from_training_ima
     assert sorted(table.select("train")[0] + table.select("val")[0]) == sorted(
         p for p, s in publisher.items() if s == "train"
     )
-    assert len(table.select("val")[0]) == 2 * len(CUB_CLASSES)  # stratified: two of each class's six
+    assert len(table.select("val")[0]) == len(CUB_CLASSES)  # stratified: 10 % of each class's six, at least 1
     assert module.class_names == [name for _, name in CUB_CLASSES]  # classes.txt's order
     assert module.datasets["test"].root == cub_root / "CUB_200_2011" / "images"
+
+
+def add_training_copies(base: Path, source: str, ids: list[int]) -> list[str]:
+    """Copies of the image ``source`` added to class 1's official training images, as new ids."""
+    copies = []
+    for image_id in ids:
+        copy = f"001.Black_footed_Albatross/copy_{image_id}.jpg"
+        shutil.copy(base / "images" / source, base / "images" / copy)
+        for name, value in (("images", copy), ("image_class_labels", 1), ("train_test_split", 1)):
+            with (base / f"{name}.txt").open("a") as handle:
+                handle.write(f"{image_id} {value}\n")
+        copies.append(copy)
+    return copies
+
+
+@pytest.mark.parametrize("val", [0.2, 0.35])
+def test_official_val_is_the_configured_share_of_each_class_training_images_groups_whole(
+    train_config: Callable[..., DictConfig], tmp_path: Path, val: float
+) -> None:
+    base = tmp_path / "CUB_200_2011"
+    write_cub_family(base, CUB_CLASSES, train=20, test=3)
+    source = next(p for p, s in official(base).items() if s == "train" and p.startswith("001."))
+    copies = add_training_copies(base, source, [997, 998])  # a near-duplicate group of 3 training images
+    cub = ("data=cub200", f"data.root={tmp_path}", f"data.split.val={val}")
+    _, table = split_of(train_config(*cub))
+    publisher = official(base)
+    assert sorted(table.select("test")[0]) == sorted(p for p, s in publisher.items() if s == "test")
+    assert {publisher[p] for p in table.select("val")[0]} == {"train"}
+    for _, name in CUB_CLASSES:  # stratified: round(val x the class's training images) in val
+        trained = [p for p, s in publisher.items() if s == "train" and p.startswith(name[:4])]
+        in_val = [p for p in table.select("val")[0] if p.startswith(name[:4])]
+        assert len(in_val) == round(val * len(trained)), (name, len(in_val), len(trained))
+    split = dict(zip(table.paths, table.splits))
+    assert len({split[p] for p in [source, *copies]}) == 1  # the group lies in one split
+    group = dict(zip(table.paths, table.groups))
+    assert len({group[p] for p in [source, *copies]}) == 1
+    _, again = split_of(train_config(*cub, f"paths.output_dir={tmp_path / 'again'}"))
+    _, other = split_of(train_config(*cub, "data.split.seed=7", f"paths.output_dir={tmp_path / 'seed7'}"))
+    assert again.splits == table.splits  # seeded: the same carve again, another one at another seed
+    assert other.splits != table.splits and other.select("test") == table.select("test")
 
 
 def test_split_random_splits_all_images_anew(train_config: Callable[..., DictConfig], cub_root: Path) -> None:
@@ -133,12 +173,7 @@ def test_audit_counts_official_test_images_with_a_copy_in_training(cub_root: Pat
     root = damaged(cub_root, tmp_path)
     base = root / "CUB_200_2011"
     test_image = next(p for p, s in official(base).items() if s == "test")
-    for image_id in (997, 998, 999):  # three training copies: a group too large for the carved val
-        train_copy = f"001.Black_footed_Albatross/copy_{image_id}.jpg"
-        shutil.copy(base / "images" / test_image, base / "images" / train_copy)
-        for name, value in (("images", train_copy), ("image_class_labels", 1), ("train_test_split", 1)):
-            with (base / f"{name}.txt").open("a") as handle:
-                handle.write(f"{image_id} {value}\n")
+    add_training_copies(base, test_image, [997, 998, 999])  # a group too large for the carved val
     overrides = ["data=cub200", f"data.root={root}", HASHES_ONLY]
     cfg = compose_config("audit", overrides, tmp_path)
     rows = audit(cfg).class_rows()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -76,33 +76,34 @@ def _class_targets(count: int, fractions: np.ndarray) -> np.ndarray:
 
 
 def _closest_split(sizes: np.ndarray, start: np.ndarray, exact: np.ndarray) -> np.ndarray:
-    """Split index (0 train, 1 val, 2 test) for each group, of ``sizes`` images of one class, such
-    that the class's counts (``start`` plus these groups) come closest to ``exact``: first no empty
-    split, then the smallest largest deviation, then the smallest squared deviation.
-
-    An exact subset-sum search over the images given to val and test (capped where more cannot help).
+    """Split index (0 train, 1 val, 2 test if any) for each group, of ``sizes`` images of one class,
+    such that the class's counts (``start`` plus these groups) come closest to ``exact``: first no
+    empty split, then the smallest largest deviation, then the smallest squared deviation. An exact
+    subset-sum search over the images given to the splits after train (capped where more cannot help).
     """
     room = np.maximum(np.ceil(exact[1:]).astype(int) - start[1:], 0) + sizes.max()
-    born = np.full(room + 1, len(sizes) + 1)  # born[v, t]: groups needed to first put v in val, t in test
-    born[0, 0] = 0
+    born = np.full(room + 1, len(sizes) + 1)  # born[v, t]: groups needed to first put v in val (t in test)
+    born[(0,) * len(room)] = 0
     for k, size in enumerate(sizes, start=1):
         reached = born < k
         grown = np.zeros_like(reached)
-        grown[size:] |= reached[: len(reached) - size]
-        grown[:, size:] |= reached[:, : reached.shape[1] - size]
+        for axis in range(reached.ndim):  # group k added to split axis + 1
+            grown[(slice(None),) * axis + (slice(size, None),)] |= reached[
+                (slice(None),) * axis + (slice(reached.shape[axis] - size),)
+            ]
         born[grown & (born > k)] = k
-    val, test = np.nonzero(born <= len(sizes))
-    counts = start + np.stack([sizes.sum() - val - test, val, test], axis=1)
+    held = np.stack(np.nonzero(born <= len(sizes)), axis=1)  # images in each split after train
+    counts = start + np.concatenate([sizes.sum() - held.sum(1, keepdims=True), held], axis=1)
     deviation = counts - exact
     best = np.lexsort(((deviation**2).sum(1), np.abs(deviation).max(1), (counts == 0).any(1)))[0]
-    where, v, t = np.zeros(len(sizes), dtype=int), val[best], test[best]
-    while v or t:  # walk back: the group that first reached (v, t) went to val or test
-        k = born[v, t]
+    where, at, unit = np.zeros(len(sizes), dtype=int), held[best].copy(), np.eye(len(room), dtype=int)
+    while at.any():  # walk back: the group that first reached ``at`` went to the first split it fits
+        k = born[tuple(at)]
         size = sizes[k - 1]
-        if v >= size and born[v - size, t] < k:
-            where[k - 1], v = 1, v - size
-        else:
-            where[k - 1], t = 2, t - size
+        axis = 0
+        while axis < len(at) - 1 and not (at[axis] >= size and born[tuple(at - size * unit[axis])] < k):
+            axis += 1
+        where[k - 1], at[axis] = axis + 1, at[axis] - size
     return where
 
 
@@ -112,7 +113,19 @@ def assign_splits(
     config: SplitConfig,
     where: str = "the dataset",
 ) -> np.ndarray:
-    """Split name (``train``/``val``/``test``) per sample.
+    """Split name (``train``/``val``/``test``) per sample, ``config.fractions`` of each class."""
+    return place_groups(labels, groups, SPLITS, config.fractions, config.seed, where)
+
+
+def place_groups(
+    labels: Sequence[str],
+    groups: Sequence[int] | None,
+    names: Sequence[str],
+    fractions: np.ndarray,
+    seed: int,
+    where: str = "the dataset",
+) -> np.ndarray:
+    """Split name (one of ``names``, ``fractions`` of each class) per sample.
 
     Groups are placed whole, largest first, each into the split where it brings the per-class
     counts closest to their targets (sum of squared deviations). Where that misses a class's
@@ -122,19 +135,19 @@ def assign_splits(
     labels = np.asarray(labels)
     classes, y = np.unique(labels, return_inverse=True)
     counts = np.bincount(y, minlength=len(classes))
-    too_small = [f"'{c}': {counted(n, 'image')}" for c, n in zip(classes, counts) if n < len(SPLITS)]
+    too_small = [f"'{c}': {counted(n, 'image')}" for c, n in zip(classes, counts) if n < len(names)]
     if too_small:
         raise DataError(
-            f"In {where}, these classes have too few images to appear in train, val and test "
-            f"(at least {len(SPLITS)} needed):\n{listing(too_small)}\n"
+            f"In {where}, these classes have too few images to appear in every split "
+            f"({', '.join(names)}: at least {len(names)} needed):\n{listing(too_small)}\n"
             "Add images, or drop the classes from the data."
         )
-    targets = np.stack([_class_targets(n, config.fractions) for n in counts])  # (classes, 3)
+    targets = np.stack([_class_targets(n, fractions) for n in counts])  # (classes, splits)
     group_of = np.arange(len(y)) if groups is None else np.unique(groups, return_inverse=True)[1]
 
     group_sizes = np.bincount(group_of)
     members = np.split(np.argsort(group_of, kind="stable"), np.cumsum(group_sizes)[:-1])
-    rng = np.random.default_rng(config.seed)
+    rng = np.random.default_rng(seed)
     order = rng.permutation(len(members))
     sizes = group_sizes[order]
     order = order[np.argsort(-sizes, kind="stable")]  # largest groups first, random among equals
@@ -144,7 +157,7 @@ def assign_splits(
     for g in order:
         group_counts = np.bincount(y[members[g]], minlength=len(classes))
         present = group_counts > 0
-        before = current[present] - targets[present]  # (k, 3)
+        before = current[present] - targets[present]  # (k, splits)
         after = before + group_counts[present][:, None]
         cost = (after**2 - before**2).sum(axis=0)
         best = np.flatnonzero(cost == cost.min())
@@ -159,23 +172,24 @@ def assign_splits(
         mine = order[(lowest[order] == c) & (highest[order] == c)]  # its single-class groups
         if not len(mine):
             continue
-        start = current[c] - np.bincount(split_of_group[mine], group_sizes[mine], len(SPLITS)).astype(int)
-        split_of_group[mine] = _closest_split(group_sizes[mine], start, counts[c] * config.fractions)
-        current[c] = start + np.bincount(split_of_group[mine], group_sizes[mine], len(SPLITS)).astype(int)
+        start = current[c] - np.bincount(split_of_group[mine], group_sizes[mine], len(names)).astype(int)
+        split_of_group[mine] = _closest_split(group_sizes[mine], start, counts[c] * fractions)
+        current[c] = start + np.bincount(split_of_group[mine], group_sizes[mine], len(names)).astype(int)
     split_of = split_of_group[group_of]
 
     missing = [
-        f"'{c}' has no images in {', '.join(SPLITS[s] for s in np.flatnonzero(row == 0))}"
+        f"'{c}' has no images in {', '.join(names[s] for s in np.flatnonzero(row == 0))}"
         for c, row in zip(classes, current)
         if (row == 0).any()
     ]
     if missing:
         raise DataError(
             f"In {where}, near-duplicate groups are too large to put every class in every split:\n"
-            f"{listing(missing)}\nAdd distinct images to these classes, raise data.split.val/test, "
-            "or (accepting leaked near-duplicates) set data.split.group_near_duplicates=false."
+            f"{listing(missing)}\nAdd distinct images to these classes, raise "
+            f"data.split.{'/'.join(names[1:])}, or (accepting leaked near-duplicates) set "
+            "data.split.group_near_duplicates=false."
         )
-    return np.array(SPLITS)[split_of]
+    return np.array(names)[split_of]
 
 
 def official_splits(
@@ -188,8 +202,7 @@ def official_splits(
     """Split name per sample from the publisher's split: its test images are the test split,
     exactly, and its validation images (where it has any) the val split. Without them, val is
     carved from its training images alone: ``config.val`` of each class's, stratified, seeded and
-    near-duplicate groups whole, as :func:`assign_splits` places them (given half of that share as
-    val and half as test, both then val)."""
+    near-duplicate groups whole (:func:`place_groups` with the two splits train and val)."""
     labels, official = np.asarray(labels), np.asarray(official)
     present = set(zip(labels.tolist(), official.tolist()))
     absent = [
@@ -206,10 +219,15 @@ def official_splits(
     splits = official.astype(object).copy()
     if not (official == "val").any():
         train = np.flatnonzero(official == "train")
-        half = replace(config, val=config.val / 2, test=config.val / 2)
         part = None if groups is None else np.asarray(groups)[train]
-        carved = assign_splits(labels[train], part, half, where=f"the official training images of {where}")
-        splits[train] = np.where(carved == "train", "train", "val")
+        splits[train] = place_groups(
+            labels[train],
+            part,
+            ("train", "val"),
+            np.array([1 - config.val, config.val]),
+            config.seed,
+            where=f"the official training images of {where}",
+        )
     return splits.astype(str)
 
 
