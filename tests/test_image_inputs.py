@@ -5,6 +5,7 @@ non-ASCII characters; through the one decoder, the scan, the data module and pre
 from __future__ import annotations
 
 import csv
+import functools
 import os
 import shutil
 import struct
@@ -118,11 +119,18 @@ def test_an_image_over_the_pixel_limit_is_refused_by_name_with_its_size_and_the_
     bomb.write_bytes(claim_size(small.read_bytes(), 20_000, 20_000))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no DecompressionBombWarning either
-        with pytest.raises(ImageError, match=r"scan 12k\.png': 12000 x 12000 pixels \(144\.0 Mpx\) in PNG"):
-            load_rgb(big)
+        for verify in (False, True):  # the data module's decode, predict's
+            with pytest.raises(
+                ImageError, match=r"scan 12k\.png': 12000 x 12000 pixels \(144\.0 Mpx\) in PNG"
+            ):
+                load_rgb(big, verify=verify)
         record = scan_file(big)
         assert "more than the 89.5 Mpx that fgclass decodes; save a copy of at most" in record.error
-        for read in (load_rgb, lambda path: decode_fully(path, read_file(path))):
+        for read in (
+            load_rgb,
+            functools.partial(load_rgb, verify=True),
+            lambda path: decode_fully(path, read_file(path)),
+        ):
             with pytest.raises(ImageError, match=r"more than 179 Mpx, too large to decode; save a copy"):
                 read(bomb)
     assert MAX_PIXELS == Image.MAX_IMAGE_PIXELS  # the limit is PIL's
@@ -143,7 +151,7 @@ def test_a_jpeg_over_the_pixel_limit_is_read_at_half_size_by_both_decodes(tmp_pa
     Image.new("L", (12_000, 12_000), 128).save(path, quality=50)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert load_rgb(path).shape == (6_000, 6_000, 3)
+        assert load_rgb(path).shape == load_rgb(path, verify=True).shape == (6_000, 6_000, 3)
         record = scan_file(path)
     assert (record.width, record.height, record.error) == (6_000, 6_000, None)
 

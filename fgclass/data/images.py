@@ -102,7 +102,11 @@ def decode_fully(path: str | Path, data: bytes) -> Image.Image:
     """Decode the bytes ``data`` of ``path`` completely with PIL, upright (EXIF orientation applied)
     and at the scale of :func:`open_header`; :class:`ImageError` for files that are not images,
     too large, corrupt or truncated."""
-    image, scale = open_header(path, data)
+    return _decode(path, *open_header(path, data))
+
+
+def _decode(path: str | Path, image: Image.Image, scale: int) -> Image.Image:
+    """Decode ``image``, as :func:`open_header` opened it, completely and upright at ``scale``."""
     try:
         if scale > 1:
             image.draft(None, (image.width // scale, image.height // scale))
@@ -125,9 +129,9 @@ def load_rgb(path: str | Path, verify: bool = False) -> np.ndarray:
     instead of giving its readable part; the pixels come from OpenCV either way.
     """
     data = read_file(path)
+    opened, scale = open_header(path, data)  # the size check, once, for both decodes
     if verify:
-        decode_fully(path, data)
-    _, scale = open_header(path, data)
+        _decode(path, opened, scale)
     flags = cv2.IMREAD_COLOR if scale == 1 else cv2.IMREAD_REDUCED_COLOR_2
     try:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
