@@ -1,5 +1,6 @@
 """`python -m fgclass.audit audit.label_issues=true`: planted label flips on a tiny dataset whose classes
-the packaged Lite0 features separate are found, and data it cannot cross-validate is refused."""
+the packaged Lite0 features separate are found, data it cannot cross-validate is refused, and the
+features see each image through the crop that training and evaluation use (data.crop=bbox)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,22 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
+from hydra.utils import instantiate
 from PIL import Image
 
 from fgclass.audit import main as audit_main
+from fgclass.config import compose_config
 from fgclass.data.audit_report import AUDIT_MD
-from fgclass.inference.label_issues import LABEL_ISSUES_CSV, LABEL_ISSUES_PNG
+from fgclass.inference.label_issues import (
+    LABEL_ISSUES_CSV,
+    LABEL_ISSUES_PNG,
+    LabelIssueOptions,
+    frozen_features,
+)
 from fgclass.run_files import ERROR_FILE
+from tests.benchmark_files import write_cub_family
+from tests.conftest import HASHES_ONLY
 
 COLOURS = {"blue": (220, 60, 40), "green": (40, 200, 40), "red": (40, 40, 220), "yellow": (30, 220, 230)}
 SIZE = 64
@@ -110,3 +121,23 @@ def test_fewer_than_two_readable_classes_is_refused(tmp_path: Path, run_main) ->
     assert message in output
     assert "audit.label_issues=true needs at least 2 classes" in message
     assert "the readable images have 1 class ('green')" in message
+
+
+def test_features_see_the_box_crop_that_training_and_evaluation_use(tmp_path: Path) -> None:
+    root = tmp_path / "CUB_200_2011"
+    write_cub_family(root, [(1, "001.Black_footed_Albatross"), (2, "002.Laysan_Albatross")], train=3, test=2)
+    computed = {}
+    for crop in ("bbox", "none"):
+        overrides = ["data=cub200", f"data.root={root}", f"data.crop={crop}", "data.crop_margin=0.2"]
+        overrides += ["data.image_size=32", "data.resize_size=36", "data.num_workers=0", HASHES_ONLY]
+        cfg = compose_config("audit", overrides, tmp_path / crop)
+        data = instantiate(cfg.data)
+        data.setup("test")
+        features = instantiate(cfg.audit.features)
+        test = data.datasets["test"]  # the eval pipeline's view of each image, through the run's crop
+        options = LabelIssueOptions(image_size=data.image_size, resize_size=data.resize_size, mirror=False)
+        digests = [f"digest of {path}" for path in test.paths]
+        computed[crop] = frozen_features(data, test.root, test.paths, digests, features, options)
+        expected = features(torch.stack([test[i][0] for i in range(len(test))])).numpy()
+        np.testing.assert_allclose(computed[crop], expected, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(computed["bbox"], computed["none"], atol=1e-3)  # the crop changes what is seen

@@ -1,8 +1,9 @@
 """Suspected label errors: confident learning on out-of-fold probabilities of a linear head.
 
-Every readable labelled image is embedded once by a frozen ImageNet backbone (resized and
+Every readable labelled image is embedded once by a frozen ImageNet backbone (cut to the part that
+training and evaluation see, ``data.crop`` and the dataset's banner trim, then resized and
 centre-cropped as the eval pipeline does, at sizes of its own, and averaged with its mirror image
-where asked; cached in the cache folder, keyed by the images' content digests). A logistic
+where asked; cached in the cache folder, keyed by the images' content digests and that crop). A logistic
 regression on the power-normalised, standardised features is fitted with k-fold cross-validation,
 so each image's class probabilities come from a head that never saw it; near-duplicate groups (the
 audit's links) stay within one fold, so a copy cannot vouch for its own label. cleanlab's
@@ -29,6 +30,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from fgclass.data.audit_findings import DatasetAudit
+from fgclass.data.crops import layout_crop
 from fgclass.data.datamodule import ImageClassificationDataModule
 from fgclass.data.dataset import ImageDataset
 from fgclass.data.duplicates import group_ids
@@ -145,17 +147,22 @@ def frozen_features(
     options: LabelIssueOptions,
 ) -> np.ndarray:
     """``features`` of each image ``root / paths[i]``, ``(N, F)``, as ``options`` say, read by
-    ``data``'s eval loader; cached in ``data.cache_dir``, keyed by the extractor, those options and
-    ``digests``."""
+    ``data``'s eval loader through the crop that training and evaluation use (``data.crop``, the
+    layout's banner trim); cached in ``data.cache_dir``, keyed by the extractor, those options, that
+    crop and ``digests``."""
     size, resize, mirror = options.image_size, options.resize_size, options.mirror
+    crop = layout_crop(data.layout, data.crop, data.crop_margin, paths)
     key = hashlib.sha1(f"{_VERSION}:{features.name}:{size}:{resize}:{mirror}".encode())
+    if crop is not None:  # whole images keep the key they had before crops existed
+        boxes = None if crop.boxes is None else [crop.boxes[p] for p in paths]
+        key.update(repr((crop.margin, crop.bottom_trim, boxes)).encode())
     for digest in digests:
         key.update(digest.encode())
     cache = Path(data.cache_dir) / f"features-{key.hexdigest()[:20]}.npy" if data.cache_dir else None
 
     def compute() -> np.ndarray:
         log.info("Embedding %d images with frozen %s (cached)", len(paths), features.name)
-        dataset = ImageDataset(root, paths, [0] * len(paths), eval_transform(size, resize))
+        dataset = ImageDataset(root, paths, [0] * len(paths), eval_transform(size, resize), crop=crop)
         chunks, done = [], 0
         for images, _, _ in data.eval_loader(dataset):
             batch = features(images)
