@@ -46,14 +46,9 @@ class Snapshot(Callback):
 
 def test_each_epoch_trains_at_its_scheduled_size(train_config, fish_root: Path) -> None:
     cfg = train_config(
-        f"data.root={fish_root}",
-        *SMALL,
-        "trainer.max_epochs=4",
-        "callbacks/resolution=progressive",
-        "callbacks.progressive_resizing.start_size=32",
-        "callbacks.progressive_resizing.full_at_epoch=3",
-        "callbacks.progressive_resizing.step=16",
+        f"data.root={fish_root}", *SMALL, "trainer.max_epochs=4", "callbacks/resolution=progressive"
     )
+    cfg.callbacks.progressive_resizing.update(start_size=32, full_at_epoch=3, step=16)
     images, model, trainer = fit(cfg)
     seen: dict[int, set[int]] = {}
     model.backbone.register_forward_hook(
@@ -77,13 +72,8 @@ def test_the_schedule_and_its_bad_settings() -> None:
 
 
 def test_the_warm_start_fits_the_head_on_frozen_features(train_config, fish_root: Path) -> None:
-    cfg = train_config(
-        f"data.root={fish_root}",
-        *SMALL,
-        "trainer.max_epochs=1",
-        "callbacks/warm_start=head",
-        "callbacks.warm_start.epochs=30",
-    )
+    cfg = train_config(f"data.root={fish_root}", *SMALL, "trainer.max_epochs=1", "callbacks/warm_start=head")
+    cfg.callbacks.warm_start.epochs = 30
     snapshot = Snapshot()
     images, model, trainer = fit(cfg, snapshot)
     before = {k: v.clone() for k, v in model.state_dict().items()}
