@@ -186,6 +186,21 @@ class ImageClassificationDataModule(L.LightningDataModule):
             return
         self.prepare_data()
         table = SplitTable.read(self.splits_path)
+        make_dataset = self.dataset_maker(table)
+        index = {name: i for i, name in enumerate(table.class_names)}
+        for split in SPLITS:
+            paths, labels = table.select(split)
+            if split != "train":  # a fixed random order: limit_val/test_batches then sample every class
+                order = np.random.default_rng(self.split.seed).permutation(len(paths))
+                paths, labels = [paths[i] for i in order], [labels[i] for i in order]
+            pipeline = self.train_pipeline if split == "train" else self.eval_pipeline
+            self.datasets[split] = make_dataset(split, paths, [index[label] for label in labels], pipeline)
+        reseed(self.train_pipeline, self.seed)  # items read without a seed (e.g. the sample grid)
+        self.table = table
+
+    def dataset_maker(self, table: SplitTable) -> Callable[..., ImageDataset]:
+        """``make(split, paths, targets, pipeline)``, one split's dataset: the image files under the
+        layout's root (checked to be there for every row of ``table``), cropped as ``data.crop`` says."""
         root = self.layout.images_root()
         missing = [p for p in table.paths if not (root / p).is_file()]
         if missing:
@@ -193,19 +208,8 @@ class ImageClassificationDataModule(L.LightningDataModule):
                 f"{len(missing)} files listed in {self.splits_path} are missing under '{root}':\n"
                 f"{listing(missing)}\nPoint data.root at the dataset this split was made from."
             )
-        index = {name: i for i, name in enumerate(table.class_names)}
         crop = layout_crop(self.layout, self.crop, self.crop_margin, table.paths)
-        for split in SPLITS:
-            paths, labels = table.select(split)
-            if split != "train":  # a fixed random order: limit_val/test_batches then sample every class
-                order = np.random.default_rng(self.split.seed).permutation(len(paths))
-                paths, labels = [paths[i] for i in order], [labels[i] for i in order]
-            pipeline = self.train_pipeline if split == "train" else self.eval_pipeline
-            self.datasets[split] = ImageDataset(
-                root, paths, [index[label] for label in labels], pipeline, self.in_memory, crop
-            )
-        reseed(self.train_pipeline, self.seed)  # items read without a seed (e.g. the sample grid)
-        self.table = table
+        return lambda _, paths, labels, pipe: ImageDataset(root, paths, labels, pipe, self.in_memory, crop)
 
     @property
     def class_names(self) -> list[str]:

@@ -121,14 +121,15 @@ def _decode(path: str | Path, image: Image.Image, scale: int) -> Image.Image:
     return image
 
 
-def load_rgb(path: str | Path, verify: bool = False) -> np.ndarray:
+def load_rgb(path: str | Path, verify: bool = False, data: bytes | None = None) -> np.ndarray:
     """Decode an image file to an upright RGB ``uint8`` array of shape (H, W, 3), or raise
     :class:`ImageError`.
 
     ``verify`` first decodes the file completely with PIL (slower), so a truncated file raises
-    instead of giving its readable part; the pixels come from OpenCV either way.
+    instead of giving its readable part; the pixels come from OpenCV either way. ``data``: the
+    file's bytes where they were read already (e.g. from a shard); ``path`` then names them.
     """
-    data = read_file(path)
+    data = read_file(path) if data is None else data
     opened, scale = open_header(path, data)  # the size check, once, for both decodes
     if verify:
         _decode(path, opened, scale)

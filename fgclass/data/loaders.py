@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, default_collate
 
 
 def default_num_workers() -> int:
@@ -44,3 +44,31 @@ def make_loader(
         persistent_workers=persistent_workers and workers > 0,
         multiprocessing_context=worker_context(workers),
     )
+
+
+def make_stream_loader(
+    dataset: IterableDataset,
+    batch_size: int,
+    num_workers: int | None = None,
+    *,
+    epoch: int = 0,
+    pin_memory: bool = False,
+    persistent_workers: bool = False,
+) -> DataLoader:
+    """LitData's loader over a ``litdata.StreamingDataset`` (which shards it across ranks and workers
+    itself; Lightning adds no sampler to an iterable dataset): it tells the dataset each pass's epoch,
+    counting from ``epoch`` passes already done (a resumed run). Workers as in :func:`make_loader`."""
+    from litdata import StreamingDataLoader  # imported where used: importing litdata takes seconds
+
+    workers = default_num_workers() if num_workers is None else num_workers
+    loader = StreamingDataLoader(
+        dataset,
+        batch_size=batch_size,
+        num_workers=workers,
+        pin_memory=pin_memory,
+        persistent_workers=persistent_workers and workers > 0,
+        multiprocessing_context=worker_context(workers),
+        collate_fn=default_collate,
+    )
+    loader.current_epoch = epoch
+    return loader
