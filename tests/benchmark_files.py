@@ -190,3 +190,34 @@ def write_inat(root: Path, species: list[str], train: int, val: int, mini: int) 
             "categories": categories,
         }
         (root / f"{split}.json").write_text(json.dumps(document))
+
+
+CUB_CLASSES = [(1, "001.Black_footed_Albatross"), (4, "004.Groove_billed_Ani"), (7, "007.Parakeet_Auklet")]
+NABIRDS_CLASSES = [(295, "Forster's Tern"), (1001, "Black-and-white Warbler"), (817, "Bald Eagle")]
+AIRCRAFT = ["707-320", "A300B4", "F/A-18"]  # variants.txt's order (names with '/' exist)
+FLOWER_LABELS = [2, 1, 1, 2, 1, 2, 2, 1, 1, 2, 1, 2]  # imagelabels.mat: image i's class at i - 1
+FLOWER_SETS = {"trnid": [1, 2, 3, 4, 5, 6], "valid": [7, 8], "tstid": [9, 10, 11, 12]}
+CARS = ["AM General Hummer SUV 2000", "Acura RL Sedan 2012", "Acura TL Sedan 2012"]
+DOGS = ["n02085620-Chihuahua", "n02085782-Japanese_spaniel", "n02116738-African_hunting_dog"]
+PETS = [("Abyssinian", 1), ("american_bulldog", 2), ("Bengal", 1)]  # class ids 1-3 in this order
+SPECIES = [
+    "00000_Animalia_Annelida_Clitellata",
+    "00001_Plantae_Tracheophyta_Liliopsida",
+    "00002_Fungi_Ascomycota",
+]
+
+
+def write_benchmarks(base: Path) -> dict[str, Path]:
+    """One tiny copy of each benchmark in ``base``, as its downloads unpack; by data config name,
+    the folder to pass as ``data.root``."""
+    write_cub_family(base / "cub" / "CUB_200_2011", CUB_CLASSES, train=6, test=3)
+    write_cub_family(base / "nabirds" / "nabirds", NABIRDS_CLASSES, train=6, test=3, nabirds=True)
+    write_aircraft(base / "aircraft" / "fgvc-aircraft-2013b", AIRCRAFT, per_split=3)
+    write_flowers(base / "flowers", FLOWER_LABELS, FLOWER_SETS)
+    write_cars(base / "cars", CARS, train=4, test=2)
+    write_dogs(base / "dogs", DOGS, train=4, test=2)
+    write_pets(base / "pets", PETS, trainval=6, test=2)
+    write_inat(base / "inat", SPECIES, train=6, val=2, mini=4)
+    folders = {"cub200": "cub", "fgvc_aircraft": "aircraft", "flowers102": "flowers", "stanford_cars": "cars"}
+    folders |= {"stanford_dogs": "dogs", "oxford_pets": "pets", "inat2021": "inat", "nabirds": "nabirds"}
+    return {name: base / folder for name, folder in folders.items()}

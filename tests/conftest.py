@@ -71,6 +71,14 @@ def butterfly_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_butterfly_dataset(tmp_path_factory.mktemp("butterfly"), images_per_class=12, image_size=32)
 
 
+@pytest.fixture(scope="session")
+def benchmark_roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny copy of each fine-grained benchmark in its publisher's format, by data config name."""
+    from tests.benchmark_files import write_benchmarks
+
+    return write_benchmarks(tmp_path_factory.mktemp("benchmarks"))
+
+
 @pytest.fixture
 def run_main(capfd: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[int, str]]:
     """``run_main(main, *args)``: a command's Hydra ``main`` run in this process as ``python -m`` would
