@@ -16,7 +16,7 @@ import pytest
 import scipy.io
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from fgclass.audit import audit
 from fgclass.config import compose_config
@@ -25,19 +25,20 @@ from fgclass.data.splits import SplitTable
 from fgclass.errors import ConfigError, DataError
 from fgclass.train import train
 from tests.benchmark_files import (
+    AIRCRAFT,
+    CARS,
+    CUB_CLASSES,
+    DOGS,
+    FLOWER_SETS,
+    NABIRDS_CLASSES,
+    PETS,
+    SPECIES,
     cars_annotations,
-    write_aircraft,
-    write_cars,
+    write_benchmarks,
     write_cub_family,
-    write_dogs,
-    write_flowers,
-    write_inat,
-    write_pets,
 )
 from tests.conftest import HASHES_ONLY
 
-CUB_CLASSES = [(1, "001.Black_footed_Albatross"), (4, "004.Groove_billed_Ani"), (7, "007.Parakeet_Auklet")]
-NABIRDS_CLASSES = [(295, "Forster's Tern"), (1001, "Black-and-white Warbler"), (817, "Bald Eagle")]
 TRAIN, TEST = 6, 3
 
 
@@ -251,37 +252,12 @@ def test_a_missing_cub_root_says_where_the_files_should_be(
 
 
 # --- the other publishers ----------------------------------------------------------------------
-AIRCRAFT = ["707-320", "A300B4", "F/A-18"]  # variants.txt's order (names with '/' exist)
-FLOWER_LABELS = [2, 1, 1, 2, 1, 2, 2, 1, 1, 2, 1, 2]  # imagelabels.mat: image i's class at i - 1
-FLOWER_SETS = {"trnid": [1, 2, 3, 4, 5, 6], "valid": [7, 8], "tstid": [9, 10, 11, 12]}
-CARS = ["AM General Hummer SUV 2000", "Acura RL Sedan 2012", "Acura TL Sedan 2012"]
-DOGS = ["n02085620-Chihuahua", "n02085782-Japanese_spaniel", "n02116738-African_hunting_dog"]
-PETS = [("Abyssinian", 1), ("american_bulldog", 2), ("Bengal", 1)]  # class ids 1-3 in this order
-SPECIES = [
-    "00000_Animalia_Annelida_Clitellata",
-    "00001_Plantae_Tracheophyta_Liliopsida",
-    "00002_Fungi_Ascomycota",
-]
 
 
 @pytest.fixture(scope="module")
 def roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One tiny copy of each dataset, as its downloads unpack."""
-    base = tmp_path_factory.mktemp("benchmarks")
-    write_aircraft(base / "aircraft" / "fgvc-aircraft-2013b", AIRCRAFT, per_split=3)
-    write_flowers(base / "flowers", FLOWER_LABELS, FLOWER_SETS)
-    write_cars(base / "cars", CARS, train=4, test=2)
-    write_dogs(base / "dogs", DOGS, train=4, test=2)
-    write_pets(base / "pets", PETS, trainval=6, test=2)
-    write_inat(base / "inat", SPECIES, train=6, val=2, mini=4)
-    return {
-        "fgvc_aircraft": base / "aircraft",
-        "flowers102": base / "flowers",
-        "stanford_cars": base / "cars",
-        "stanford_dogs": base / "dogs",
-        "oxford_pets": base / "pets",
-        "inat2021": base / "inat",
-    }
+    return write_benchmarks(tmp_path_factory.mktemp("benchmarks"))
 
 
 def listed_ids(path: Path) -> set[str]:
@@ -290,6 +266,10 @@ def listed_ids(path: Path) -> set[str]:
 
 def expected_splits(data: str, root: Path) -> dict[str, set[str]]:
     """Each split's image paths as the publisher's files define them (val: None where carved)."""
+    if data in ("cub200", "nabirds"):
+        publisher = official(root / ("CUB_200_2011" if data == "cub200" else "nabirds"))
+        splits = {"train+val": "train", "test": "test"}
+        return {s: {p for p, t in publisher.items() if t == name} for s, name in splits.items()}
     if data == "fgvc_aircraft":
         folder = root / "fgvc-aircraft-2013b" / "data"
         return {
@@ -322,6 +302,8 @@ def expected_splits(data: str, root: Path) -> dict[str, set[str]]:
 
 
 EXPECTED_CLASSES = {
+    "cub200": [name for _, name in CUB_CLASSES],  # classes.txt's order
+    "nabirds": sorted(f"{i:04d}.{name}" for i, name in NABIRDS_CLASSES),  # by class id
     "fgvc_aircraft": [f"{i:03d}.{name}" for i, name in enumerate(AIRCRAFT, start=1)],
     "flowers102": ["001", "002"],
     "stanford_cars": [f"{i:03d}.{name}" for i, name in enumerate(CARS, start=1)],
@@ -523,3 +505,22 @@ def test_bad_publisher_files_are_one_message_naming_the_file(
         )
     for text in texts:
         assert text in str(caught.value)
+
+
+BEST_SIZES = {"cub200": 448, "nabirds": 448, "fgvc_aircraft": 448, "stanford_cars": 448, "stanford_dogs": 448}
+BEST_SIZES |= {"flowers102": 224, "oxford_pets": 224, "inat2021": 224}
+
+
+def test_each_benchmark_best_is_butterfly_best_at_the_literature_size(tmp_path: Path) -> None:
+    recipe = compose_config("train", ["experiment=butterfly_best"], tmp_path)
+    for data, size in BEST_SIZES.items():
+        cfg = compose_config("train", [f"experiment={data}_best"], tmp_path, keep_hydra=True)
+        assert cfg.hydra.runtime.choices.data == data and cfg.data.split.mode == "official"
+        assert cfg.data.image_size == cfg.data.train_image_size == size
+        assert cfg.data.resize_size == round(size / cfg.data.crop_pct)  # the crop_pct framing
+        # a smaller image_size (the tests' 32 px) shrinks the training crops and the resize with it
+        small = compose_config("train", [f"experiment={data}_best", "data.image_size=32"], tmp_path).data
+        assert small.train_image_size == 32 and small.resize_size == round(32 / small.crop_pct)
+        for key in ("model", "trainer", "callbacks"):  # the recipe itself is butterfly_best's
+            assert cfg[key] == recipe[key], (data, key)
+        assert OmegaConf.to_container(cfg.data.augment) == OmegaConf.to_container(recipe.data.augment)
