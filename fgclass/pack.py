@@ -24,19 +24,19 @@ from fgclass.data.loaders import default_num_workers
 from fgclass.data.shards import pack_dataset
 from fgclass.data.splits import SplitTable
 from fgclass.errors import ConfigError
+from fgclass.setting_checks import check_settings
+from fgclass.settings import PACK
 
 log = logging.getLogger(__name__)
 
 
 def pack(cfg: DictConfig) -> dict[str, int]:
     """Pack the dataset of ``cfg.data`` into ``cfg.pack.output``; the number of images per split."""
+    check_settings(cfg, PACK)
     if not cfg.pack.output:
         raise ConfigError(
             "pack.output is not set: name the folder to write the shards into (pack.output=DIR)."
         )
-    workers = cfg.pack.num_workers
-    if workers is not None and workers < 1:
-        raise ConfigError(f"pack.num_workers={workers}: use 1 or more processes (null: one per core).")
     output = Path(cfg.pack.output).expanduser().resolve()
     datamodule = instantiate(cfg.data)  # its layout, split settings, cache and feature extractor
     datamodule.prepare_data()  # splits.csv in the run folder, as a training run makes it
@@ -46,7 +46,7 @@ def pack(cfg: DictConfig) -> dict[str, int]:
         datamodule.layout.images_root(),
         output,
         cfg.pack.chunk_bytes,
-        workers or default_num_workers(),
+        cfg.pack.num_workers or default_num_workers(),
         datamodule.layout.bottom_trim,
     )
     log.info("Packed %s into %s; train from it with data=shards data.root=%s", counts, output, output)

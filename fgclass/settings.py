@@ -1,6 +1,6 @@
 """Which values the commands' numeric settings may take: one table per command.
 
-One table per command (``TRAIN``, ``EVAL``, ``PREDICT``, ``EXPORT``, ``AUDIT``) maps a setting to
+One table per command (``TRAIN``, ``EVAL``, ``PREDICT``, ``EXPORT``, ``AUDIT``, ``PACK``) maps a setting to
 the values it accepts, so ``data.batch_size=abc`` or ``trainer.max_epochs=-2`` ends the command at
 once with one message naming the setting and what to use, instead of a library's traceback after the
 image scan (:func:`fgclass.setting_checks.check_settings` applies a table).
@@ -163,3 +163,4 @@ AUDIT: dict[str, Rule] = {
     "audit.seed": SEED,
     "audit.sheet_size": NON_NEGATIVE_COUNT,
 }
+PACK: dict[str, Rule] = {**DATA, "pack.num_workers": _null(COUNT, "one per core")}

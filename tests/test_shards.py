@@ -153,5 +153,8 @@ def test_a_folder_that_is_not_packed_is_one_message(
         setup_shards(fish_root, tmp_path)
     with pytest.raises(InstantiationException, match=r"data\.sampling=sqrt: not available with data=shards"):
         setup_shards(fish_root, tmp_path, "data.sampling=sqrt")
-    code, output = run_main(pack_main, *PACK, f"data.root={fish_root}", f"paths.root_dir={tmp_path}")
+    where = [*PACK, f"data.root={fish_root}", f"paths.root_dir={tmp_path}"]
+    code, output = run_main(pack_main, *where)
     assert code == 1 and "pack.output is not set" in output and "Traceback" not in output
+    code, output = run_main(pack_main, *where, f"pack.output={tmp_path}", "pack.num_workers=0")
+    assert code == 1 and "pack.num_workers" in output and "Traceback" not in output

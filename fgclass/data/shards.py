@@ -184,6 +184,9 @@ class ShardImages(ImageDataset):
         self.positions = list(positions)
         self._reader: StreamingDataset | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_reader": None}  # each process opens its own reader
+
     def image(self, index: int) -> np.ndarray:
         if self._reader is None:  # opened where it is first read (each loader worker its own)
             self._reader = StreamingDataset(str(self.root))
