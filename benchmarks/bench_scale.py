@@ -105,7 +105,8 @@ def shards(args: argparse.Namespace) -> None:
     rows = [[name, statistics.median(r), min(r), max(r)] for name, r in rates.items()]
     print(f"\n### Shards vs image folder ({args.images:,} JPEGs of 96 px, packed in {pack_seconds:.1f} s)\n")
     print(table(["training loader", "img/s (median)", "min", "max"], rows))
-    print(f"\nshards / image folder, paired median of {args.reps}: {ratio:.2f}")
+    pairs = ", ".join(f"{a / b:.2f}" for a, b in zip(rates["shards"], rates["image folder"]))
+    print(f"\nshards / image folder, paired median of {args.reps}: {ratio:.2f} (each repetition: {pairs})")
     print(verdict("shards / image folder throughput", ratio, 1.0))
 
 
