@@ -3,5 +3,5 @@
 cd "$(dirname "$0")/../.." || exit 1
 lscpu | grep "Model name"
 uptime
-time .venv/bin/python -m benchmarks.bench_scale --only shards --images 10000 --reps 7 --workers 2
+time .venv/bin/python -m benchmarks.bench_scale --only shards --images 10000 --reps 3 --workers 2
 uptime
