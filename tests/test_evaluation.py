@@ -19,6 +19,7 @@ from fgclass.config import compose_config
 from fgclass.errors import CheckpointError, DataError
 from fgclass.eval import evaluate_checkpoint
 from fgclass.evaluation.noise import NoisyDataset
+from fgclass.evaluation.result_files import write_predictions
 from fgclass.metrics import classification_metrics, compute_results, gather_outputs
 
 from .conftest import FAST
@@ -265,3 +266,16 @@ def test_eval_of_a_checkpoint_moved_out_of_its_run_needs_the_split_file(
     original = json.loads((trained_run / "metrics.json").read_text())
     assert again["accuracy"] == pytest.approx(original["accuracy"], abs=1e-6)
     assert again["num_samples"] == original["num_samples"]
+
+
+def test_predictions_rank_by_logit_where_a_high_temperature_ties_probabilities(tmp_path: Path) -> None:
+    # logits 1e-4 apart: divided by a temperature of 1e5 their softmax is equal in float32, but the
+    # prediction stays the logits' argmax, the class the test metrics count
+    logits = torch.tensor([[0.0, 2e-4, 1e-4], [3e-4, 0.0, 1e-4]])
+    path = tmp_path / "predictions.csv"
+    write_predictions(path, ["a.jpg", "b.jpg"], logits, torch.tensor([1, 0]), ["x", "y", "z"], 3, 1e5)
+    rows = list(csv.DictReader(path.open()))
+    assert [r["predicted_label"] for r in rows] == ["y", "x"]
+    assert [r["correct"] for r in rows] == ["1", "1"]
+    assert [r["top2"] for r in rows] == ["z", "z"]
+    assert rows[0]["top1_prob"] == rows[0]["top3_prob"]  # the tie that used to reorder them

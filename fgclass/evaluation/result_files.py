@@ -127,7 +127,9 @@ def write_predictions(
     where a temperature is given). Rows where the boolean ``unknown`` is set are predicted
     ``unknown`` (their top-k still show the closest classes)."""
     k = min(top_k, len(class_names))
-    probs, classes = (logits.float() / (temperature or 1.0)).softmax(dim=1).topk(k, dim=1)
+    classes = logits.float().topk(k, dim=1).indices  # ranked by logit, as the metrics' argmax: a high
+    # temperature can flatten the probabilities until float32 ties reorder them
+    probs = (logits.float() / (temperature or 1.0)).softmax(dim=1).gather(1, classes)
     labelled = targets is not None
     header = ["path", "true_label", "predicted_label", "correct"] if labelled else ["path", "predicted_label"]
     for i in range(1, k + 1):
