@@ -26,7 +26,9 @@ from fgclass.pack import main as pack_main
 from fgclass.pack import pack
 from fgclass.train import train
 
-PACK = ["data=fish", "data.split.embedding_threshold=null", "pack.num_workers=2", "pack.chunk_bytes=8KB"]
+from .conftest import HASHES_ONLY
+
+PACK = ["data=fish", HASHES_ONLY, "pack.num_workers=2", "pack.chunk_bytes=8KB"]
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
