@@ -262,7 +262,7 @@ def test_help_offers_no_private_config_files(tmp_path: Path) -> None:
     data = (
         "butterfly, cub200, fgvc_aircraft, fish, flowers102, image_folder, inat2021, nabirds, oxford_pets, "
     )
-    assert f"data: {data}stanford_cars, stanford_dogs, synthetic" in text and "_benchmark" not in text
+    assert f"data: {data}shards, stanford_cars, stanford_dogs, synthetic" in text and "_benchmark" not in text
     assert "callbacks/ema: ema, none" in text
 
 
