@@ -73,7 +73,7 @@ class WarmStartHead(Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.global_step > 0 or not isinstance(pl_module, Classifier):
             return  # resumed: the checkpoint's head is already trained
-        images = getattr(trainer.datamodule, "images", trainer.datamodule)  # under FeatureDataModule
+        images = trainer.datamodule  # a FeatureDataModule hands on its image module's attributes
         start = time.monotonic()
         context = trainer.precision_plugin.forward_context
         with torch.inference_mode(False):
