@@ -13,6 +13,10 @@ and the peak resident memory above what the process held before (the logits incl
 over the repetitions; ``figures s`` is the sparse report's figures (top confusions, F1 histogram,
 reliability), which the dense figures cannot match beyond ~100 classes (a 10,000-class matrix
 would be a 4-million-pixel-wide image). Linux only (the peak is read from /proc).
+
+``--whole 200000 10000``: the issue's size (its logits alone would be 8 GB), the sparse report only:
+the logits are generated and reduced 1,000 images at a time as the test loop does
+(:mod:`fgclass.outputs`), then reported and drawn; time of each part and the peak above the start.
 """
 
 from __future__ import annotations
@@ -29,27 +33,31 @@ import torch
 from benchmarks.common import interleave, machine, memory_mb, quiet_lightning, reset_peak, table
 from fgclass.evaluation.evaluate import write_figures, write_reports
 from fgclass.metrics import compute_results
+from fgclass.outputs import Outputs, concatenate, num_classes, reduce_logits
 
 
-def outputs(num_classes: int, num_samples: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
-    """Logits of a model right 60 % of the time, the targets, the indices."""
+def outputs(classes: int, num_samples: int, seed: int = 0, batch: int = 1000) -> Outputs:
+    """What the test loop keeps of the logits of a model right 60 % of the time: generated and
+    reduced ``batch`` images at a time, as they leave the model (the full logits never exist)."""
     gen = torch.Generator().manual_seed(seed)
-    targets = torch.randint(0, num_classes, (num_samples,), generator=gen)
-    wrong = torch.randint(0, num_classes, (num_samples,), generator=gen)
-    preds = torch.where(torch.rand(num_samples, generator=gen) < 0.6, targets, wrong)
-    logits = torch.randn(num_samples, num_classes, generator=gen)
-    logits[torch.arange(num_samples), preds] += 4.0
-    return logits, targets, torch.arange(num_samples)
+    parts = []
+    for start in range(0, num_samples, batch):
+        n = min(batch, num_samples - start)
+        targets = torch.randint(0, classes, (n,), generator=gen)
+        wrong = torch.randint(0, classes, (n,), generator=gen)
+        preds = torch.where(torch.rand(n, generator=gen) < 0.6, targets, wrong)
+        logits = torch.randn(n, classes, generator=gen)
+        logits[torch.arange(n), preds] += 4.0
+        parts.append(reduce_logits(logits, targets, torch.arange(start, start + n)))
+    return concatenate(parts)
 
 
-def report(
-    trainer: L.Trainer, data: tuple[torch.Tensor, ...], dense: bool, figures: bool, out: Path
-) -> dict[str, float]:
+def report(trainer: L.Trainer, data: Outputs, dense: bool, figures: bool, out: Path) -> dict[str, float]:
     """Seconds, peak memory above the start (MiB) and MiB written of one report."""
-    num_classes, num_samples = data[0].shape[1], data[0].shape[0]
-    names = [f"species {i:05d}" for i in range(num_classes)]
+    classes, num_samples = num_classes(data), len(data.targets)
+    names = [f"species {i:05d}" for i in range(classes)]
     paths = [f"images/{i:06d}.jpg" for i in range(num_samples)]
-    limit = num_classes if dense else 0  # the matrix written (and its memory) or not
+    limit = classes if dense else 0  # the matrix written (and its memory) or not
     before = reset_peak()
     start = time.perf_counter()
     results = compute_results(data, dense=dense)
@@ -67,9 +75,25 @@ def report(
     return {"s": seconds, "peak": peak, "MiB": written, "figures": drawn}
 
 
-def compare(trainer: L.Trainer, tmp: Path, num_classes: int, samples: int, reps: int) -> list[object]:
+def whole(trainer: L.Trainer, tmp: Path, classes: int, samples: int) -> list[object]:
+    """The whole evaluation of ``samples`` images at ``classes`` classes, from the first logits to the
+    last figure (sparse report): seconds reducing the logits (in a run, part of the test loop),
+    reporting and drawing, and the peak memory above the start."""
+    before = reset_peak()
+    start = time.perf_counter()
+    data = outputs(classes, samples)
+    reduced = time.perf_counter() - start
+    out = tmp / "whole"
+    out.mkdir()
+    row = report(trainer, data, False, True, out)
+    peak = max(memory_mb()["peak"] - before, row["peak"])
+    total = reduced + row["s"] + row["figures"]
+    return [f"{samples:,}", f"{classes:,}", reduced, row["s"], row["figures"], total, round(peak)]
+
+
+def compare(trainer: L.Trainer, tmp: Path, classes: int, samples: int, reps: int) -> list[object]:
     """One table row: both reports of the same logits, ``reps`` times each, alternating."""
-    data = outputs(num_classes, samples)
+    data = outputs(classes, samples)
     runs: dict[bool, list[dict[str, float]]] = {True: [], False: []}
 
     def run(dense: bool) -> float:
@@ -84,7 +108,7 @@ def compare(trainer: L.Trainer, tmp: Path, num_classes: int, samples: int, reps:
         return statistics.median(r[key] for r in runs[dense])
 
     return [
-        f"{num_classes:,}",
+        f"{classes:,}",
         median(True, "s"),
         median(False, "s"),
         f"x{median(True, 's') / median(False, 's'):.1f}",
@@ -102,17 +126,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--classes", type=int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--samples", type=int, default=5000)
     parser.add_argument("--reps", type=int, default=2, help="alternating repetitions")
+    parser.add_argument(
+        "--whole", type=int, nargs=2, metavar=("IMAGES", "CLASSES"), help="only the whole evaluation (sparse)"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     quiet_lightning()
     print(machine())
     print(f"{args.samples:,} test images; dense = before issue 29, sparse = above eval.matrix_max_classes")
     trainer = L.Trainer(logger=False, accelerator="cpu", enable_progress_bar=False)
+    if args.whole:
+        with tempfile.TemporaryDirectory() as tmp:
+            row = whole(trainer, Path(tmp), args.whole[1], args.whole[0])
+        header = ["images", "classes", "reduce s", "report s", "figures s", "total s", "peak MiB"]
+        print(table(header, [row]))
+        return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for num_classes in args.classes:
-            rows.append(compare(trainer, Path(tmp), num_classes, args.samples, args.reps))
-            print(f"{num_classes:,} classes done", flush=True)
+        for classes in args.classes:
+            rows.append(compare(trainer, Path(tmp), classes, args.samples, args.reps))
+            print(f"{classes:,} classes done", flush=True)
     header = ["classes", "dense s", "sparse s", "dense/sparse", "dense peak MiB", "sparse peak MiB"]
     header += ["dense/sparse", "dense files MiB", "sparse files MiB", "sparse figures s"]
     print(table(header, rows))

@@ -21,21 +21,22 @@ definitions) and the test's confusion counts are a sparse tensor.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
-    MulticlassCalibrationError,
     MulticlassConfusionMatrix,
     MulticlassF1Score,
     MulticlassPrecision,
     MulticlassRecall,
 )
+from torchmetrics.functional.classification import binary_calibration_error
+
+from fgclass.outputs import Outputs, concatenate, confidence, nll, num_classes, predictions, select
 
 ACCURACY, F1_MACRO, LOSS = "accuracy", "f1_macro", "loss"
 ECE, NLL = "ece", "nll"  # calibration: expected calibration error (15 bins, top-1), negative log-likelihood
@@ -50,8 +51,6 @@ REPORT = (  # a test report: the summary, weighted and per-class values, the con
 )
 DENSE_MAX_CLASSES = 1000  # dense confusion counts (8 MB) and torchmetrics scores up to here, counted above
 _BY_AVERAGE = {"precision": MulticlassPrecision, "recall": MulticlassRecall, "f1": MulticlassF1Score}
-
-Outputs = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # logits, targets, dataset indices
 
 
 class CountedScore(Metric):
@@ -89,8 +88,6 @@ def _metric(name: str, num_classes: int, sync_on_compute: bool) -> Metric:
         return MulticlassAccuracy(num_classes, average="micro", sync_on_compute=sync_on_compute)
     if name == "confusion_matrix":
         return MulticlassConfusionMatrix(num_classes, sync_on_compute=sync_on_compute)
-    if name == ECE:
-        return MulticlassCalibrationError(num_classes, ECE_BINS, "l1", sync_on_compute=sync_on_compute)
     kind, _, average = name.partition("_")
     average = "none" if average == "per_class" else average
     if num_classes > DENSE_MAX_CLASSES:
@@ -121,7 +118,8 @@ class PerClass:
 
 @dataclass(frozen=True)
 class Results:
-    """One evaluation pass over a split: outputs in dataset order and everything computed from them.
+    """One evaluation pass over a split: its :class:`~fgclass.outputs.Outputs` in dataset order and
+    everything computed from them.
 
     ``summary``: accuracy, macro and weighted precision/recall/F1, loss (the training criterion),
     ECE and NLL (of the logits as given), and ``num_samples``;
@@ -129,57 +127,64 @@ class Results:
     :data:`DENSE_MAX_CLASSES` classes).
     """
 
-    logits: torch.Tensor
-    targets: torch.Tensor
-    index: torch.Tensor
+    outputs: Outputs
     summary: dict[str, float]
     per_class: PerClass
     confusion: torch.Tensor
 
+    @property
+    def targets(self) -> torch.Tensor:
+        return self.outputs.targets
 
-def compute_results(
-    outputs: Outputs,
-    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
-    dense: bool | None = None,
-) -> Results:
+    @property
+    def index(self) -> torch.Tensor:
+        return self.outputs.index
+
+
+def calibration_error(outputs: Outputs, temperature: float | None = None) -> float:
+    """Top-1 expected calibration error (:data:`ECE_BINS` equal-width bins, L1) at ``temperature``."""
+    correct = predictions(outputs) == outputs.targets
+    return float(binary_calibration_error(confidence(outputs, temperature), correct.long(), ECE_BINS, "l1"))
+
+
+def compute_results(outputs: Outputs, dense: bool | None = None) -> Results:
     """Every test metric of ``outputs`` (gathered and de-duplicated), from one metric collection.
 
     ``dense`` (default: up to :data:`DENSE_MAX_CLASSES` classes): a dense confusion matrix, else
     sparse counts. Per-class values come from :func:`classification_metrics` either way.
     """
-    logits, targets, index = outputs
-    num_classes = logits.shape[1]
-    dense = num_classes <= DENSE_MAX_CLASSES if dense is None else dense
-    names = REPORT if dense else tuple(n for n in REPORT if n != "confusion_matrix")
-    values = classification_metrics(num_classes, names, sync_on_compute=False)(logits, targets)
+    classes, targets, predicted = num_classes(outputs), outputs.targets, predictions(outputs)
+    dense = classes <= DENSE_MAX_CLASSES if dense is None else dense
+    names = tuple(n for n in REPORT if n != ECE and (dense or n != "confusion_matrix"))
+    values = classification_metrics(classes, names, sync_on_compute=False)(predicted, targets)
     summary = {k: float(v) for k, v in values.items() if v.ndim == 0}
-    summary[LOSS] = float(loss(logits.float(), targets))
-    summary[NLL] = float(F.cross_entropy(logits.float(), targets))
+    summary[ECE] = calibration_error(outputs)
+    summary[LOSS] = float(outputs.loss.mean())
+    summary[NLL] = float(nll(outputs).mean())
     summary["num_samples"] = len(targets)
     if dense:
         confusion = values["confusion_matrix"]
     else:
-        pairs = torch.stack([targets, logits.argmax(1)]).long()
+        pairs = torch.stack([targets, predicted])
         ones = torch.ones(len(targets), dtype=torch.long)
-        confusion = torch.sparse_coo_tensor(pairs, ones, (num_classes, num_classes), check_invariants=True)
+        confusion = torch.sparse_coo_tensor(pairs, ones, (classes, classes), check_invariants=True)
         confusion = confusion.coalesce()  # duplicate (true, predicted) pairs summed: the counts
-    support = torch.bincount(targets, minlength=num_classes)
+    support = torch.bincount(targets, minlength=classes)
     per_class = PerClass(*(values[f"{m}_per_class"] for m in ("precision", "recall", "f1")), support)
-    return Results(logits, targets, index, summary, per_class, confusion)
+    return Results(outputs, summary, per_class, confusion)
 
 
 def gather_outputs(trainer: L.Trainer | None, batches: Sequence[Outputs]) -> Outputs:
     """This rank's batches joined with every other rank's, each sample once, in dataset order."""
-    parts = [tuple(torch.cat(p) for p in zip(*batches))] if batches else []
+    parts = [concatenate(batches)] if batches else []
     if trainer is not None and trainer.world_size > 1 and torch.distributed.is_initialized():
         everyone: list[list[Outputs] | None] = [None] * trainer.world_size
         torch.distributed.all_gather_object(everyone, parts)
         parts = [part for rank in everyone for part in rank or []]
     if not parts:
         raise RuntimeError("No outputs to evaluate: the split (or its limit_*_batches) is empty.")
-    logits, targets, index = (torch.cat(p) for p in zip(*parts))
-    index, order = index.sort(stable=True)
+    joined = concatenate(parts)
+    index, order = joined.index.sort(stable=True)
     first = torch.ones_like(index, dtype=torch.bool)
     first[1:] = index[1:] != index[:-1]
-    order = order[first]
-    return logits[order], targets[order], index[first]
+    return select(joined, order[first])

@@ -30,6 +30,7 @@ from fgclass.errors import DataError
 from fgclass.evaluation.ood import ood_score
 from fgclass.evaluation.result_files import write_predictions
 from fgclass.models.loading import input_size, load_classifier
+from fgclass.outputs import predictions, reduce_logits, select
 from fgclass.run_files import PREDICTIONS_FILE
 from fgclass.setting_checks import check_settings
 from fgclass.settings import PREDICT
@@ -65,7 +66,7 @@ def predict(cfg: DictConfig) -> dict[str, int]:
     loader = make_loader(dataset, cfg.batch_size, cfg.num_workers)
     trainer = instantiate(cfg.trainer, logger=False, callbacks=[progress_bar()])
     batches = trainer.predict(model, dataloaders=loader)
-    logits = torch.cat([b[0] for b in batches])
+    outputs = reduce_logits(torch.cat([b[0] for b in batches]))  # bounded in classes, as in a test
     index = torch.cat([b[1] for b in batches]).tolist()
     problems = [problem for b in batches for problem in b[2]]
 
@@ -79,18 +80,19 @@ def predict(cfg: DictConfig) -> dict[str, int]:
             + listing([f"{path}: {why}" for path, why in skipped])
         )
     paths = [str(files[index[row]]) for row in good]
+    outputs = select(outputs, good)
     unknown = None
     if rule is not None:
-        unknown = ood_score(logits[good], rule["score"], rule.get("temperature")) < rule["threshold"]
+        unknown = ood_score(outputs, rule["score"], rule.get("temperature")) < rule["threshold"]
     write_predictions(
-        out / PREDICTIONS_FILE, paths, logits[good], None, model.class_names, cfg.top_k, temperature, unknown
+        out / PREDICTIONS_FILE, paths, outputs, model.class_names, cfg.top_k, temperature, unknown
     )
     with (out / SKIPPED_FILE).open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["path", "reason"])
         writer.writerows(skipped)
 
-    top = Counter(model.class_names[i] for i in logits[good].argmax(1).tolist()).most_common(3)
+    top = Counter(model.class_names[i] for i in predictions(outputs).tolist()).most_common(3)
     log.info(
         "Predicted %d image%s%s%s: %s in %s (most often %s)",
         len(good),

@@ -16,6 +16,7 @@ from fgclass.evaluation.calibration import fit_temperature
 from fgclass.inference.runs import run_datamodule
 from fgclass.metrics import compute_results
 from fgclass.models.loading import load_classifier
+from fgclass.outputs import reduce_logits
 
 
 def two_class_logits(confidences: list[float]) -> torch.Tensor:
@@ -26,7 +27,7 @@ def two_class_logits(confidences: list[float]) -> torch.Tensor:
 def test_ece_is_the_binned_gap_between_confidence_and_accuracy() -> None:
     logits = two_class_logits([0.9, 0.9, 0.62, 0.95])  # every prediction is class 0
     targets = torch.tensor([0, 1, 0, 0])
-    summary = compute_results((logits, targets, torch.arange(4))).summary
+    summary = compute_results(reduce_logits(logits, targets)).summary
     # 15 bins: 0.9 and 0.9 share [0.867, 0.933) (accuracy 1/2), 0.62 is alone in [0.6, 0.667), 0.95 in
     # [0.933, 1]: ECE = 2/4 * |0.5 - 0.9| + 1/4 * |1 - 0.62| + 1/4 * |1 - 0.95|
     assert summary["ece"] == pytest.approx(2 / 4 * 0.4 + 1 / 4 * 0.38 + 1 / 4 * 0.05, abs=1e-6)
@@ -39,7 +40,7 @@ def test_the_fitted_temperature_is_the_nll_minimum() -> None:
     generator = torch.Generator().manual_seed(0)
     calibrated = 2 * torch.randn(2000, 5, generator=generator)  # labels drawn from these very odds
     targets = torch.multinomial(calibrated.softmax(1), 1, generator=generator).squeeze(1)
-    temperature = fit_temperature(3 * calibrated, targets)  # logits made 3x too sharp
+    temperature = fit_temperature(reduce_logits(3 * calibrated, targets))  # logits made 3x too sharp
     scales = (0.95 * temperature, temperature, 1.05 * temperature)
     nll = [float(torch.nn.functional.cross_entropy(3 * calibrated / t, targets)) for t in scales]
     assert nll[1] < nll[0] and nll[1] < nll[2]  # a minimum

@@ -21,6 +21,7 @@ from fgclass.eval import evaluate_checkpoint
 from fgclass.evaluation.noise import NoisyDataset
 from fgclass.evaluation.result_files import write_predictions
 from fgclass.metrics import classification_metrics, compute_results, gather_outputs
+from fgclass.outputs import Outputs, predictions, reduce_logits
 
 from .conftest import FAST
 
@@ -42,7 +43,7 @@ def logits_for(preds: torch.Tensor, num_classes: int = 5) -> torch.Tensor:
 
 
 def test_metrics_match_textbook_definitions() -> None:
-    results = compute_results((logits_for(PREDS), TARGETS, torch.arange(8)))
+    results = compute_results(reduce_logits(logits_for(PREDS), TARGETS))
     summary, per_class = results.summary, results.per_class
     for c, (p, r, f) in BY_HAND.items():
         assert per_class.precision[c].item() == pytest.approx(p)
@@ -64,14 +65,14 @@ def test_metrics_match_textbook_definitions() -> None:
 
 def test_gathered_outputs_keep_each_sample_once_in_dataset_order() -> None:
     # a DistributedSampler pads ranks to equal length by repeating samples (here index 0)
-    rank0 = [(logits_for(PREDS[[0, 2, 4]]), TARGETS[[0, 2, 4]], torch.tensor([0, 2, 4]))]
-    rank1 = [
-        (logits_for(PREDS[[7, 5]]), TARGETS[[7, 5]], torch.tensor([7, 5])),
-        (logits_for(PREDS[[3, 1, 6, 0]]), TARGETS[[3, 1, 6, 0]], torch.tensor([3, 1, 6, 0])),
-    ]
-    logits, targets, index = gather_outputs(None, rank0 + rank1)
-    assert index.tolist() == list(range(8))
-    assert torch.equal(targets, TARGETS) and torch.equal(logits.argmax(1), PREDS)
+    def batch(rows: list[int]) -> Outputs:
+        return reduce_logits(logits_for(PREDS[rows]), TARGETS[rows], torch.tensor(rows))
+
+    rank0 = [batch([0, 2, 4])]
+    rank1 = [batch([7, 5]), batch([3, 1, 6, 0])]
+    gathered = gather_outputs(None, rank0 + rank1)
+    assert gathered.index.tolist() == list(range(8))
+    assert torch.equal(gathered.targets, TARGETS) and torch.equal(predictions(gathered), PREDS)
 
 
 def test_logged_epoch_metrics_accumulate_across_batches() -> None:
@@ -273,7 +274,8 @@ def test_predictions_rank_by_logit_where_a_high_temperature_ties_probabilities(t
     # prediction stays the logits' argmax, the class the test metrics count
     logits = torch.tensor([[0.0, 2e-4, 1e-4], [3e-4, 0.0, 1e-4]])
     path = tmp_path / "predictions.csv"
-    write_predictions(path, ["a.jpg", "b.jpg"], logits, torch.tensor([1, 0]), ["x", "y", "z"], 3, 1e5)
+    outputs = reduce_logits(logits, torch.tensor([1, 0]))
+    write_predictions(path, ["a.jpg", "b.jpg"], outputs, ["x", "y", "z"], 3, 1e5)
     rows = list(csv.DictReader(path.open()))
     assert [r["predicted_label"] for r in rows] == ["y", "x"]
     assert [r["correct"] for r in rows] == ["1", "1"]

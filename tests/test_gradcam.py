@@ -16,6 +16,7 @@ from fgclass.evaluation.gradcam import gradcam_maps, pick_examples
 from fgclass.metrics import compute_results
 from fgclass.models import Classifier
 from fgclass.models.backbones import create_backbone
+from fgclass.outputs import reduce_logits
 
 
 def test_training_run_writes_gradcam_files_and_figure(trained_run: Path) -> None:
@@ -42,7 +43,7 @@ def test_training_run_writes_gradcam_files_and_figure(trained_run: Path) -> None
 def test_examples_are_confident_mistakes_then_a_seeded_sample_of_correct_ones() -> None:
     targets = torch.tensor([0, 1, 2, 0, 1, 2])
     logits = torch.tensor([[5.0, 0, 0], [0, 1, 0.9], [3, 0, 0], [0, 0, 9], [0, 4, 0], [1, 0, 0]])
-    results = compute_results((logits, targets, torch.arange(6)))
+    results = compute_results(reduce_logits(logits, targets))
     picked = pick_examples(results, num_mistakes=2, num_correct=1, seed=0)
     assert picked[:2] == [3, 2]  # wrong with p~1.0, then wrong with p~0.91; row 5 (p~0.58) left out
     assert picked[2] in (0, 1, 4)

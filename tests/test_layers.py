@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "fgclass"
-LEAVES = ("errors", "files", "text", "run_files", "precision", "metrics", "provenance")
+LEAVES = ("errors", "files", "text", "run_files", "precision", "outputs", "metrics", "provenance")
 LAYERS = (
     {"fgclass", *(f"fgclass.{leaf}" for leaf in LEAVES)},
     {"fgclass.data"},

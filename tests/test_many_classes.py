@@ -24,6 +24,7 @@ from fgclass.evaluation.result_files import top_confusions
 from fgclass.metrics import REPORT, CountedScore, classification_metrics, compute_results
 from fgclass.models.loading import load_classifier
 from fgclass.models.losses import ReweightedCrossEntropy, class_weights
+from fgclass.outputs import reduce_logits
 from fgclass.train import train
 
 STATUS = Path("/proc/self/status")
@@ -68,7 +69,7 @@ def test_ten_thousand_classes_report_in_bounded_memory(tmp_path: Path) -> None:
     )
     before = _status_mb("VmRSS")
     CLEAR_REFS.write_text("5")
-    results = compute_results((logits, targets, index))
+    results = compute_results(reduce_logits(logits, targets, index))
     out = tmp_path / "report"
     paths = [f"img{i}.jpg" for i in range(num_samples)]
     write_reports(trainer, out, names, paths, results, results.summary, 5, 1000, 100, 1.5)
@@ -133,8 +134,8 @@ def test_sparse_report_equals_the_dense_one() -> None:
     gen = torch.Generator().manual_seed(1)
     logits, targets = torch.randn(300, 40, generator=gen), torch.randint(0, 30, (300,), generator=gen)
     logits[torch.arange(150), targets[:150]] += 3
-    dense = compute_results((logits, targets, torch.arange(300)), dense=True)
-    sparse = compute_results((logits, targets, torch.arange(300)), dense=False)
+    dense = compute_results(reduce_logits(logits, targets), dense=True)
+    sparse = compute_results(reduce_logits(logits, targets), dense=False)
     assert sparse.summary == dense.summary
     for field in ("precision", "recall", "f1", "support"):
         assert torch.equal(getattr(sparse.per_class, field), getattr(dense.per_class, field)), field

@@ -14,8 +14,9 @@ import torch
 from PIL import Image
 
 from fgclass.eval import evaluate_checkpoint
-from fgclass.evaluation.ood import SCORES, ood_score, rejection_rule, separation
+from fgclass.evaluation.ood import SCORES, logit_score, ood_score, rejection_rule, separation
 from fgclass.models.checkpoint import update_hyperparameters
+from fgclass.outputs import reduce_logits
 from fgclass.predict import predict
 
 from .test_evaluation import eval_config
@@ -26,9 +27,20 @@ from .test_predict import predict_config, read_csv
 @pytest.mark.parametrize("score", SCORES)
 def test_the_threshold_accepts_the_stated_share_of_val_images(score: str) -> None:
     logits = torch.randn(1000, 6, generator=torch.Generator().manual_seed(0)) * 3
-    rule = rejection_rule(logits, {"score": score, "acceptance": 0.9}, temperature=2.0)
-    accepted = (ood_score(logits, score, 2.0) >= rule["threshold"]).float().mean()
+    outputs = reduce_logits(logits)
+    rule = rejection_rule(outputs, {"score": score, "acceptance": 0.9}, temperature=2.0)
+    accepted = (ood_score(outputs, score, 2.0) >= rule["threshold"]).float().mean()
     assert accepted == pytest.approx(0.9, abs=0.002) and rule["temperature"] == 2.0
+
+
+@pytest.mark.parametrize("classes", [6, 3000])
+def test_scores_from_kept_logits_equal_those_of_the_full_logits(classes: int) -> None:
+    logits = torch.randn(200, classes, generator=torch.Generator().manual_seed(1)) * 3
+    for score in SCORES:
+        for temperature in (None, 1.5):
+            expected = logit_score(logits, score, temperature)
+            found = ood_score(reduce_logits(logits), score, temperature)
+            torch.testing.assert_close(found, expected, atol=0.02 * expected.abs().max(), rtol=0)
 
 
 def test_separation_on_scores_that_do_and_do_not_overlap() -> None:

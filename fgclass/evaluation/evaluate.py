@@ -24,7 +24,8 @@ from fgclass.evaluation.noise import noise_robustness, predict_results
 from fgclass.evaluation.ood import ood_score, other_images_report, rejection_rule
 from fgclass.evaluation.protocol import evaluation_protocol
 from fgclass.evaluation.tensorboard import add_image, add_scalars, add_text, read_history
-from fgclass.metrics import ACCURACY, DENSE_MAX_CLASSES, ECE, F1_MACRO, NLL, Results, compute_results
+from fgclass.metrics import ACCURACY, DENSE_MAX_CLASSES, ECE, F1_MACRO, NLL, Results, calibration_error
+from fgclass.outputs import nll
 from fgclass.run_files import (
     CLASSIFICATION_REPORT,
     CONFUSION_FILE,
@@ -89,9 +90,10 @@ def evaluate(
         )
     start = time.perf_counter()
     out = Path(output_dir)
-    trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    trainer.test(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True, verbose=False)
     results = model.test_results
     summary = dict(results.summary)
+    add_scalars(trainer, {f"test/{k}": v for k, v in summary.items() if k != "num_samples"})
     tested = datamodule.datasets["test"]  # the images, also where the test read cached features
     if len(results.index) < len(tested):  # trainer.limit_test_batches: the same images for TTA and noise
         tested = Subset(tested, results.index.tolist())
@@ -105,18 +107,18 @@ def evaluate(
     validation = predict_results(trainer, model, datamodule.eval_loader(datamodule.datasets["val"]))
     temperature = None
     if calibration == "temperature":
-        temperature = fit_temperature(validation.logits, validation.targets)
+        temperature = fit_temperature(validation.outputs)
         model.hparams.temperature = temperature  # a checkpoint saved from the model carries it
-        after = compute_results((results.logits / temperature, results.targets, results.index)).summary
-        summary.update({f"{ECE}_calibrated": after[ECE], f"{NLL}_calibrated": after[NLL]})
+        summary[f"{ECE}_calibrated"] = calibration_error(results.outputs, temperature)
+        summary[f"{NLL}_calibrated"] = float(nll(results.outputs, temperature).mean())
         summary["temperature"] = temperature
-    rule = rejection_rule(validation.logits, rejection or {}, temperature)
+    rule = rejection_rule(validation.outputs, rejection or {}, temperature)
     model.hparams.rejection = rule  # stored with the checkpoint like the temperature
-    test_scores = ood_score(results.logits, rule["score"], temperature)
+    test_scores = ood_score(results.outputs, rule["score"], temperature)
     summary["test_rejected"] = float((test_scores < rule["threshold"]).float().mean())
     ood_scores = None
     if ood_root:
-        found, ood_scores = other_images_report(trainer, model, datamodule, ood_root, results.logits, rule)
+        found, ood_scores = other_images_report(trainer, model, datamodule, ood_root, results.outputs, rule)
         summary.update(found)
     noise = noise_robustness(trainer, model, tested, list(noise_sigmas), noise_seed, datamodule.eval_loader)
     summary.update({f"noise_{row['sigma']:g}/{ACCURACY}": row[ACCURACY] for row in noise})
@@ -168,9 +170,7 @@ def write_reports(
     result_files.write_confusions_csv(out / CONFUSIONS_FILE, pairs, per_class.support, names)
     if _draws_matrix(names, results, matrix_max_classes):
         result_files.write_confusion_csv(out / CONFUSION_FILE, results.confusion, names)
-    result_files.write_predictions(
-        out / PREDICTIONS_FILE, paths, results.logits, results.targets, names, top_k, temperature
-    )
+    result_files.write_predictions(out / PREDICTIONS_FILE, paths, results.outputs, names, top_k, temperature)
     if len(names) <= matrix_max_classes:
         text = (out / f"{CLASSIFICATION_REPORT}.md").read_text()
     else:  # a 10,000-row table is no use in TensorBoard's text tab
@@ -206,11 +206,9 @@ def write_figures(
         _publish(
             trainer, "test/per_class_f1", plots.f1_histogram_figure(f1, support), out / "per_class_f1.png"
         )
-    curves = {"as trained": reliability_bins(results.logits, results.targets)}
+    curves = {"as trained": reliability_bins(results.outputs)}
     if temperature is not None:
-        curves[f"temperature {temperature:.2f}"] = reliability_bins(
-            results.logits / temperature, results.targets
-        )
+        curves[f"temperature {temperature:.2f}"] = reliability_bins(results.outputs, temperature)
     _publish(trainer, "test/reliability", plots.reliability_figure(curves), out / "reliability.png")
     if noise:
         _publish(trainer, "test/noise_robustness", plots.noise_figure(noise), out / "noise_robustness.png")

@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 from fgclass.errors import ConfigError
 from fgclass.evaluation import plots
 from fgclass.metrics import Results
+from fgclass.outputs import confidence, predictions, select
 from fgclass.run_files import GRADCAM_DIR
 from fgclass.text import slug
 
@@ -77,7 +78,7 @@ def _output_shape(model: torch.nn.Module, layer: torch.nn.Module, x: torch.Tenso
 
 def pick_examples(results: Results, num_mistakes: int, num_correct: int, seed: int = 0) -> list[int]:
     """Rows of ``results``: the most confident mistakes first, then a seeded sample of correct ones."""
-    probs, predicted = results.logits.float().softmax(1).max(1)
+    probs, predicted = confidence(results.outputs), predictions(results.outputs)
     wrong = (predicted != results.targets).nonzero().flatten()
     right = (predicted == results.targets).nonzero().flatten()
     mistakes = wrong[probs[wrong].argsort(descending=True)][:num_mistakes]
@@ -103,7 +104,8 @@ def write_gradcam(
         return None
     indices = results.index[rows].tolist()
     images = torch.stack([dataset[i][0] for i in indices])
-    probs, predicted = results.logits[rows].float().softmax(1).max(1)
+    shown = select(results.outputs, rows)
+    probs, predicted = confidence(shown), predictions(shown)
     maps = gradcam_maps(model, images, predicted.tolist())
     folder = out / GRADCAM_DIR
     folder.mkdir(parents=True, exist_ok=True)

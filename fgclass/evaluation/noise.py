@@ -14,12 +14,15 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from fgclass.metrics import ACCURACY, F1_MACRO, Results, compute_results, gather_outputs
+from fgclass.metrics import ACCURACY, F1_MACRO, Results
 
 
 def predict_results(trainer: L.Trainer, model: L.LightningModule, loader: DataLoader) -> Results:
-    """``trainer.predict`` over ``loader``, gathered from every rank, then every test metric."""
-    return compute_results(gather_outputs(trainer, trainer.predict(model, dataloaders=loader)))
+    """Every test metric of ``model`` on the ``(image, label, index)`` batches of ``loader``: a pass
+    of the test loop, which reduces each batch's logits as they leave the model (memory bounded in
+    classes, :mod:`fgclass.outputs`) and gathers every rank's images; it logs nothing."""
+    trainer.test(model, dataloaders=loader, verbose=False)
+    return model.test_results
 
 
 class NoisyDataset(Dataset):

@@ -25,6 +25,7 @@ from torchmetrics.functional.classification import binary_auroc
 from fgclass.data.datamodule import ImageClassificationDataModule
 from fgclass.data.inputs import PredictDataset, find_inputs
 from fgclass.errors import ConfigError
+from fgclass.outputs import Outputs, confidence, log_partition, reduce_logits, select
 from fgclass.text import listing
 
 log = logging.getLogger(__name__)
@@ -33,10 +34,11 @@ SCORES = ("confidence", "max_logit", "energy")
 DEFAULT_SCORE = "max_logit"  # the best mean AUROC on fish and noise images (docs/results.md)
 
 
-def ood_score(
+def logit_score(
     logits: torch.Tensor, kind: str = DEFAULT_SCORE, temperature: float | None = None
 ) -> torch.Tensor:
-    """The score ``kind`` of each row of ``logits`` (higher: more in-distribution)."""
+    """:func:`ood_score` from the full logits ``(N, C)``: what an exported model computes in its
+    graph (``tests/test_ood.py`` checks that the two agree)."""
     scaled = logits.float() / (temperature or 1.0)
     if kind == "confidence":
         return scaled.softmax(1).max(1).values
@@ -44,6 +46,17 @@ def ood_score(
         return logits.float().max(1).values
     if kind == "energy":
         return (temperature or 1.0) * torch.logsumexp(scaled, 1)
+    raise ValueError(f"unknown OOD score '{kind}': use one of {', '.join(SCORES)}")
+
+
+def ood_score(outputs: Outputs, kind: str = DEFAULT_SCORE, temperature: float | None = None) -> torch.Tensor:
+    """The score ``kind`` of each image of ``outputs`` (higher: more in-distribution)."""
+    if kind == "confidence":
+        return confidence(outputs, temperature)
+    if kind == "max_logit":
+        return outputs.logits[:, 0]
+    if kind == "energy":
+        return (temperature or 1.0) * log_partition(outputs, temperature)
     raise ValueError(f"unknown OOD score '{kind}': use one of {', '.join(SCORES)}")
 
 
@@ -67,11 +80,9 @@ def separation(inside: torch.Tensor, outside: torch.Tensor, threshold: float) ->
     }
 
 
-def rejection_rule(
-    logits: torch.Tensor, options: Mapping[str, Any], temperature: float | None
-) -> dict[str, Any]:
+def rejection_rule(outputs: Outputs, options: Mapping[str, Any], temperature: float | None) -> dict[str, Any]:
     """The rule stored with the model: ``options["score"]`` and the threshold that accepts
-    ``options["acceptance"]`` of the validation images whose ``logits`` are given."""
+    ``options["acceptance"]`` of the validation images whose ``outputs`` are given."""
     kind, acceptance = options.get("score", DEFAULT_SCORE), float(options.get("acceptance", 0.95))
     if kind not in SCORES:
         raise ConfigError(f"eval.rejection.score={kind}: use one of {', '.join(SCORES)}.")
@@ -79,7 +90,7 @@ def rejection_rule(
         raise ConfigError(
             f"eval.rejection.acceptance={acceptance}: use the share of val images to accept, in (0, 1]."
         )
-    threshold = acceptance_threshold(ood_score(logits, kind, temperature), acceptance)
+    threshold = acceptance_threshold(ood_score(outputs, kind, temperature), acceptance)
     return {"score": kind, "threshold": threshold, "acceptance": acceptance, "temperature": temperature}
 
 
@@ -88,7 +99,7 @@ def other_images_report(
     model: L.LightningModule,
     datamodule: ImageClassificationDataModule,
     root: str | Path,
-    test_logits: torch.Tensor,
+    tested: Outputs,
     rule: Mapping[str, Any],
 ) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
     """Score the images under ``root`` (none of the model's classes) against the test images:
@@ -97,7 +108,7 @@ def other_images_report(
     files = find_inputs(root, "eval.ood_root")
     dataset = PredictDataset(files, datamodule.eval_pipeline, datamodule.image_size)
     batches = trainer.predict(model, dataloaders=datamodule.eval_loader(dataset))
-    logits = torch.cat([b[0] for b in batches])
+    outputs = reduce_logits(torch.cat([b[0] for b in batches]))
     problems = [problem for b in batches for problem in b[2]]
     readable = torch.tensor([not problem for problem in problems])
     if not readable.any():
@@ -105,11 +116,11 @@ def other_images_report(
     if not readable.all():
         skipped = [f"{files[i]}: {problem}" for i, problem in enumerate(problems) if problem]
         log.warning("eval.ood_root: %d files left out:\n%s", len(skipped), listing(skipped))
-    logits = logits[readable]
+    outputs = select(outputs, readable)
     temperature = rule.get("temperature")
     summary: dict[str, float] = {"ood_images": int(readable.sum())}
     for kind in SCORES:
-        inside, outside = ood_score(test_logits, kind, temperature), ood_score(logits, kind, temperature)
+        inside, outside = ood_score(tested, kind, temperature), ood_score(outputs, kind, temperature)
         found = separation(inside, outside, rule["threshold"] if kind == rule["score"] else float("nan"))
         summary[f"ood_auroc_{kind}"] = found["auroc"]
         summary[f"ood_fpr_at_95_tpr_{kind}"] = found["fpr_at_95_tpr"]

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from fgclass.metrics import ACCURACY, F1_MACRO, PerClass
+from fgclass.outputs import Outputs, probabilities
 from fgclass.run_files import CLASSIFICATION_REPORT, PROTOCOL_KEY
 from fgclass.text import markdown_table
 
@@ -115,22 +116,22 @@ def write_confusions_csv(
 def write_predictions(
     path: Path,
     paths: Sequence[str],
-    logits: torch.Tensor,
-    targets: torch.Tensor | None,
+    outputs: Outputs,
     class_names: Sequence[str],
     top_k: int,
     temperature: float | None = None,
     unknown: torch.Tensor | None = None,
 ) -> None:
-    """``predictions.csv``: path, true label (when ``targets`` are known), predicted label, correct,
-    then the top-k classes with their probabilities (``softmax(logits / temperature)``: calibrated
-    where a temperature is given). Rows where the boolean ``unknown`` is set are predicted
-    ``unknown`` (their top-k still show the closest classes)."""
-    k = min(top_k, len(class_names))
-    classes = logits.float().topk(k, dim=1).indices  # ranked by logit, as the metrics' argmax: a high
-    # temperature can flatten the probabilities until float32 ties reorder them
-    probs = (logits.float() / (temperature or 1.0)).softmax(dim=1).gather(1, classes)
-    labelled = targets is not None
+    """``predictions.csv``: path, true label (when the ``outputs`` have targets), predicted label,
+    correct, then the top-k classes with their probabilities (``softmax(logits / temperature)``:
+    calibrated where a temperature is given). Rows where the boolean ``unknown`` is set are
+    predicted ``unknown`` (their top-k still show the closest classes)."""
+    k = min(top_k, outputs.logits.shape[1])
+    classes = outputs.classes[:, :k]  # ranked by logit, as the metrics' argmax: a high temperature
+    # can flatten the probabilities until float32 ties would reorder them
+    probs = probabilities(outputs, temperature)[:, :k]
+    targets = outputs.targets
+    labelled = bool((targets >= 0).all())
     header = ["path", "true_label", "predicted_label", "correct"] if labelled else ["path", "predicted_label"]
     for i in range(1, k + 1):
         header += [f"top{i}", f"top{i}_prob"]

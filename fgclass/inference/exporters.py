@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from fgclass.errors import FgclassError
-from fgclass.evaluation.ood import DEFAULT_SCORE, ood_score
+from fgclass.evaluation.ood import DEFAULT_SCORE, logit_score
 from fgclass.models.classifier import Classifier
 
 FORMATS = {"onnx": "model.onnx", "torchscript": "model.pt", "exported_program": "model.pt2"}
@@ -43,7 +43,7 @@ class Deployed(nn.Module):
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.classifier(images)
-        return logits / self.temperature, ood_score(logits, self.score, self.temperature)
+        return logits / self.temperature, logit_score(logits, self.score, self.temperature)
 
 
 @contextlib.contextmanager

@@ -17,7 +17,6 @@ from fgclass.metrics import (
     ACCURACY,
     BEST_VAL_ACCURACY,
     LOSS,
-    Outputs,
     Results,
     classification_metrics,
     compute_results,
@@ -27,6 +26,7 @@ from fgclass.models.backbones import create_backbone
 from fgclass.models.heads import build_head
 from fgclass.models.lr_scaling import ScaledLearningRate, check_lr_settings
 from fgclass.models.mixing import BatchMixing
+from fgclass.outputs import Outputs, reduce_logits
 
 
 def _current_form(
@@ -211,16 +211,19 @@ class Classifier(ScaledLearningRate, L.LightningModule):
         self.test_outputs = []
 
     def test_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> None:
+        """Each batch's logits reduced as they leave the model (:mod:`fgclass.outputs`: memory
+        bounded in classes), with the training criterion of each image."""
         x, y, index = batch
-        self.test_outputs.append((self.predict_logits(x).float().cpu(), y.cpu(), index.cpu()))
+        logits = self.predict_logits(x).float()
+        loss = torch.func.vmap(lambda row, label: self.criterion(row[None], label[None]))(logits, y)
+        self.test_outputs.append(reduce_logits(logits, y, index, loss))
 
     def on_test_epoch_end(self) -> None:
-        # every rank's outputs, each test image once: the one source of the test metrics and reports
+        # every rank's outputs, each image once: the one source of the test metrics and reports, which
+        # fgclass.evaluation writes and logs (this loop also runs its other passes: val, TTA, noise)
         outputs = gather_outputs(self.trainer, self.test_outputs)
         self.test_outputs = []
-        self.test_results = compute_results(outputs, self.criterion)
-        summary = self.test_results.summary
-        self.log_dict({f"test/{k}": v for k, v in summary.items() if k != "num_samples"}, sync_dist=True)
+        self.test_results = compute_results(outputs)
 
     def predict_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of a batch; with test-time augmentation (``self.tta``), the log of the class
