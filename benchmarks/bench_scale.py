@@ -1,6 +1,6 @@
 """fgclass at iNaturalist's scale (issue 29), one section per question, each selectable:
 
-    python -m benchmarks.bench_scale [--only shards] [--images 10000] [--reps 3] [--workers 2]
+    python -m benchmarks.bench_scale [--only shards|scan] [--images 10000] [--reps 3] [--workers 2]
 
 Sections (``--only``; all by default):
 
@@ -12,6 +12,9 @@ Sections (``--only``; all by default):
   composition with the same transforms (``augment=basic`` at 64 px), batch size and loader
   workers. One repetition reads one epoch of each training loader (first repetition warm-up, so
   both read from the page cache); the order alternates. Goal: shards / image folder >= 1.0.
+- ``scan``: cold and warm (cached) scan of ``--images`` small generated images, and the time the
+  real training command takes to its first step, cold and warm, each in a fresh process
+  (``benchmarks/bench_scale_scan.py``). Goal: cold / warm >= 50.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import cv2
 import numpy as np
 from hydra.utils import instantiate
 
+from benchmarks.bench_scale_scan import scan
 from benchmarks.common import interleave, machine, paired_ratio, table, verdict
 from fgclass.config import compose_config
 from fgclass.data.shards import pack_dataset
@@ -110,7 +114,7 @@ def shards(args: argparse.Namespace) -> None:
     print(verdict("shards / image folder throughput", ratio, 1.0))
 
 
-SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {"shards": shards}
+SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {"shards": shards, "scan": scan}
 
 
 def main() -> None:
