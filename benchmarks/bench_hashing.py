@@ -21,7 +21,7 @@ from PIL import Image
 
 from fgclass.data.duplicates import DEFAULT_THRESHOLD, near_duplicate_pairs
 from fgclass.data.scan import scan_images
-from fgclass.data.sources import IMAGE_EXTENSIONS
+from fgclass.data.listing import IMAGE_EXTENSIONS
 
 
 def _images(root: Path) -> list[str]:

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from fgclass.data.listing import IMAGE_EXTENSIONS, image_files
 from fgclass.data.sources import (
     find_butterfly_images,
     find_fish_images,
@@ -152,6 +153,30 @@ def test_image_folder_reads_nested_images_and_skips_hidden_ones(tmp_path: Path) 
     assert Counter(found.labels) == {"cat": 4, "dog": 3}
     assert "cat/more/extra.JPG" in found.paths
     assert not [p for p in found.paths if ".thumbs" in p or p.endswith(".md")]
+
+
+def test_listing_gives_what_pathlib_gave_in_its_order(tmp_path: Path) -> None:
+    # the fast listing must not change any split: same files, same order as sorted rglob paths
+    base = tmp_path / "root"
+    cls = base / "cls"
+    names = ("a/x.jpg", "a.b/x.jpg", "a b/ü ber.PNG", "z.jpg", "a/deep/er/y.webp", ".h/x.jpg", "a/.x.jpg")
+    for name in names:
+        (cls / name).parent.mkdir(parents=True, exist_ok=True)
+        (cls / name).write_bytes(b"not decoded here")
+    (cls / "notes.txt").write_text("not an image")
+    (cls / "loop").symlink_to(cls, target_is_directory=True)  # a linked folder: never entered
+    (cls / "alias.jpg").symlink_to(cls / "z.jpg")  # a link to a file counts
+    (cls / "broken.jpg").symlink_to(cls / "missing.jpg")  # a broken link does not
+    expected = sorted(
+        p
+        for p in cls.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in IMAGE_EXTENSIONS
+        and not any(part.startswith(".") for part in p.relative_to(base).parts)
+    )
+    found = image_files(cls, base)
+    assert found == [p.relative_to(base).as_posix() for p in expected]
+    assert found[:2] == ["cls/a/deep/er/y.webp", "cls/a/x.jpg"]  # part by part: "a" before "a b", "a.b"
 
 
 # --- bad layouts: one clear error naming the place and the fix ---------------------------------

@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import Dataset
 
 from fgclass.data.images import ImageError, broken_link, load_rgb
-from fgclass.data.sources import IMAGE_EXTENSIONS
+from fgclass.data.listing import IMAGE_EXTENSIONS
 from fgclass.errors import DataError
 
 CSV_COLUMNS = ("path", "filename", "file", "image")  # a CSV's path column, by the first name found

@@ -14,10 +14,10 @@ from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
 from fgclass.data.images import broken_link
+from fgclass.data.listing import IMAGE_EXTENSIONS, image_files
 from fgclass.errors import DataError
 from fgclass.text import listing
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 FISH_MASK_SUFFIX = " GT"
 FISH_EXTRA_FOLDER = "NA_Fish_Dataset"
 # folders of a dataset that is already divided into splits (or of the butterfly download), never classes
@@ -151,16 +151,10 @@ def find_folder_images(root: str | Path) -> LabelledImages:
     _check_class_folders(base, [d.name for d in class_dirs])
     paths, labels, empty = [], [], []
     for class_dir in class_dirs:
-        images = sorted(
-            p
-            for p in class_dir.rglob("*")
-            if p.is_file()
-            and p.suffix.lower() in IMAGE_EXTENSIONS
-            and not any(part.startswith(".") for part in p.relative_to(base).parts)
-        )
+        images = image_files(class_dir, base)
         if not images:
             empty.append(str(class_dir))
-        paths += [p.relative_to(base).as_posix() for p in images]
+        paths += images
         labels += [class_dir.name] * len(images)
     if empty:
         raise DataError(
