@@ -20,8 +20,7 @@ from fgclass.text import counted, listing
 
 SPLITS = ("train", "val", "test")
 UNUSED = "unused"
-SPLITS_FILE = "splits.csv"
-MODES = ("random", "official")
+SPLITS_FILE, MODES = "splits.csv", ("random", "official")
 
 
 @dataclass(frozen=True)
@@ -154,22 +153,24 @@ def place_groups(
 
     current = np.zeros_like(targets)
     split_of_group = np.empty(len(members), dtype=int)
-    for g in order:
-        group_counts = np.bincount(y[members[g]], minlength=len(classes))
-        present = group_counts > 0
+    for g in order:  # per group, work in its own classes only (10,000 classes x 1 M groups otherwise)
+        present, group_counts = np.unique(y[members[g]], return_counts=True)
         before = current[present] - targets[present]  # (k, splits)
-        after = before + group_counts[present][:, None]
+        after = before + group_counts[:, None]
         cost = (after**2 - before**2).sum(axis=0)
         best = np.flatnonzero(cost == cost.min())
         choice = best[0] if len(best) == 1 else rng.choice(best)
-        current[present, choice] += group_counts[present]
+        current[present, choice] += group_counts
         split_of_group[g] = choice
 
     lowest, highest = np.full(len(members), len(classes)), np.full(len(members), -1)
     np.minimum.at(lowest, group_of, y)
     np.maximum.at(highest, group_of, y)
+    single = order[np.argsort(lowest[order], kind="stable")]  # by class, in placement order, and
+    single = single[lowest[single] == highest[single]]  # single-class only
+    bounds = np.searchsorted(lowest[single], np.arange(len(classes) + 1))
     for c in np.flatnonzero((current != targets).any(axis=1)):  # greedy missed: search this class
-        mine = order[(lowest[order] == c) & (highest[order] == c)]  # its single-class groups
+        mine = single[bounds[c] : bounds[c + 1]]  # its single-class groups
         if not len(mine):
             continue
         start = current[c] - np.bincount(split_of_group[mine], group_sizes[mine], len(names)).astype(int)
