@@ -9,6 +9,7 @@ Run from the repository root (output in docs/logs/duplicates_views_twostage.log)
     $R butterfly_full polarx128 v1_128   # pairs vs today's (its 16-view embeddings from .cache/fgclass)
     $R timing                 # today's judge vs the two-stage judge, side by side on the fish sample
     $R butterfly_groups       # today's judge on the full butterfly set: groups that mix species
+    $R butterfly_cross        # its cross-species pairs side by side, for the eye
     $R monarch                # stage 2 on the test suite's zoomed monarch copies
     $R shift                  # a shift search on the fish pairs (needs the fish run)
 """
@@ -240,11 +241,34 @@ def butterfly_groups():
     for d in digests: key.update(d.encode())
     today = np.load(f".cache/fgclass/embeddings-{key.hexdigest()[:20]}.npy")
     hg = group_near_duplicates(scan.hashes, 40)
-    for t in (0.94, 0.96):
+    for t in (0.94, 0.96, 0.97, 0.98):
         p = similar_pairs(today, t); g = join_groups(hg, p); sizes = np.bincount(g)
         mixed = sum(len(set(labels[g == k])) > 1 for k in np.flatnonzero(sizes > 1))
         print(f"today's judge at {t}: {len(p)} pairs, {sum(labels[i] != labels[j] for i, j, _ in p)} across species, largest group {sizes.max()}, "
               f"{mixed} groups mix species, {int((sizes[g] > 1).sum())} images in groups of 2+ (hashes alone: {int((np.bincount(hg)[hg] > 1).sum())})")
+
+
+def butterfly_cross():
+    """Cross-species pairs of today's judge on the full butterfly set, side by side for the eye: the
+    first 11 at cosine >= 0.97 and 12 at random in [0.94, 0.96) (/tmp/fgclass_twostage/butterfly_cross_*.png)."""
+    import hashlib
+    from fgclass.data.embeddings import ANGLES as V_ANGLES, MIRROR, SIDE as V_SIDE, _VERSION, similar_pairs
+    images = find_butterfly_images("../shared/data/butterfly_full"); labels = np.array(images.labels)
+    digests = [r.digest for r in scan_images(images.root, images.paths, None).records]
+    key = hashlib.sha1(f"{_VERSION}:{V_SIDE}:{V_ANGLES}:{MIRROR}:timm/efficientnet_lite0".encode())
+    for d in digests: key.update(d.encode())
+    e = np.load(f".cache/fgclass/embeddings-{key.hexdigest()[:20]}.npy")
+    high = [(i, j) for i, j, _ in similar_pairs(e, 0.97) if labels[i] != labels[j]][:11]
+    low = [(i, j) for i, j, _ in similar_pairs(e, 0.94) if labels[i] != labels[j] and e[i] @ e[j] < 0.96]
+    low = [low[k] for k in np.random.default_rng(0).choice(len(low), 12, replace=False)]
+    for tag, pairs in (("high", high), ("low", low)):
+        rows = []
+        for i, j in pairs:
+            print(f"{tag} {e[i] @ e[j]:.3f} {images.paths[i]} {labels[i]} | {images.paths[j]} {labels[j]}")
+            rows.append(np.concatenate([cv2.resize(load_rgb(images.root / images.paths[k]), (128, 128)) for k in (i, j)], 1))
+        while len(rows) % 4: rows.append(np.zeros_like(rows[0]))
+        sheet = np.concatenate([np.concatenate(rows[r:r + 4], 1) for r in range(0, len(rows), 4)], 0)
+        cv2.imwrite(f"{OUT}/butterfly_cross_{tag}.png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
 
 
 def monarch():
@@ -295,7 +319,7 @@ STAGE1 = {  # name: (views of one image, feature-map columns cut per side)
 }
 
 name = sys.argv[1]; which = sys.argv[2:] or [k for k in STAGE1 if k != "today_16v160"]
-if name in ("butterfly_groups", "monarch", "shift"):
+if name in ("butterfly_groups", "butterfly_cross", "monarch", "shift"):
     globals()[name]()
     sys.exit()
 if name == "timing":
