@@ -15,7 +15,8 @@ larger sizes it runs on ``--sample-rows`` rows spread over the set and its time 
 rows (its cost per row is exactly proportional to the columns it scans); recall is the share of
 the brute-force pairs of those rows that FAISS finds, and "beyond" counts FAISS pairs outside the
 threshold (0 by construction: each is checked by its exact distance). Times are CPU seconds of this
-process (``time.process_time``) on one thread (``--threads``), so that a machine shared with other
+process (``time.process_time``; FAISS's also as wall-clock seconds, which count with ``--threads 0``,
+all cores) on one thread (``--threads``), so that a machine shared with other
 work still gives comparable figures.
 """
 
@@ -30,6 +31,7 @@ import numpy as np
 import torch
 
 from benchmarks.common import memory_mb, reset_peak
+from fgclass.data import duplicates
 from fgclass.data.duplicates import DEFAULT_THRESHOLD, near_duplicate_pairs
 from fgclass.data.embeddings import similar_pairs
 from fgclass.data.scan import DIHEDRAL
@@ -114,16 +116,18 @@ def brute_embedding_pairs(vectors: np.ndarray, rows: int) -> tuple[set, float]:
 def measure(kind: str, n: int, rows: int, rng: np.random.Generator) -> dict:
     if kind == "hashes":
         data = planted_hashes(n, rng)
-        before, begin = reset_peak(), time.process_time()
+        before, begin, wall = reset_peak(), time.process_time(), time.perf_counter()
         pairs = near_duplicate_pairs(data, DEFAULT_THRESHOLD)
-        seconds, peak = time.process_time() - begin, memory_mb()["peak"] - before
+        seconds, wall = time.process_time() - begin, time.perf_counter() - wall
+        peak = memory_mb()["peak"] - before
         reference, brute = brute_hash_pairs(data, rows)
         beyond = sum(d > DEFAULT_THRESHOLD for _, _, d in pairs)
     else:
         data = planted_embeddings(n, rng)
-        before, begin = reset_peak(), time.process_time()
+        before, begin, wall = reset_peak(), time.process_time(), time.perf_counter()
         pairs = similar_pairs(data, COSINE)
-        seconds, peak = time.process_time() - begin, memory_mb()["peak"] - before
+        seconds, wall = time.process_time() - begin, time.perf_counter() - wall
+        peak = memory_mb()["peak"] - before
         reference, brute = brute_embedding_pairs(data, rows)
         beyond = sum(float(data[i] @ data[j]) < COSINE for i, j, _ in pairs)
     sampled = {i for start in _sample_starts(n, rows) for i in range(start, min(start + _BLOCK, n))}
@@ -134,6 +138,7 @@ def measure(kind: str, n: int, rows: int, rng: np.random.Generator) -> dict:
         "n": n,
         "brute": brute,
         "faiss": seconds,
+        "wall": wall,
         "peak": peak,
         "recall": recall,
         "beyond": beyond,
@@ -149,11 +154,17 @@ def main() -> None:
     parser.add_argument("--sample-rows", type=int, default=4096, help="brute-force rows above 10k (0: all)")
     parser.add_argument("--kinds", nargs="+", default=["hashes", "embeddings"])
     parser.add_argument("--threads", type=int, default=1, help="FAISS threads (0: its default)")
+    parser.add_argument(
+        "--probes", type=int, help=f"inverted lists probed per hash query (default {duplicates.PROBES})"
+    )
     args = parser.parse_args()
+    if args.probes:
+        duplicates.PROBES = args.probes  # read by binary_index at every call
     if args.threads:
         faiss.omp_set_num_threads(args.threads)
         torch.set_num_threads(args.threads)
-    print(f"{cpu_name()}; faiss {faiss.__version__}, {faiss.omp_get_max_threads()} threads")
+    threads = faiss.omp_get_max_threads()
+    print(f"{cpu_name()}; faiss {faiss.__version__}, {threads} threads, {duplicates.PROBES} probes")
     rows = []
     for kind in args.kinds:
         previous = None
@@ -175,6 +186,7 @@ def main() -> None:
                     f"{n:,}",
                     f"{result['brute']:.1f}",
                     f"{result['faiss']:.2f}",
+                    f"{result['wall']:.2f}",
                     f"{result['brute'] / result['faiss']:.1f}x",
                     f"{result['peak']:,.0f}",
                     growth,
@@ -192,6 +204,7 @@ def main() -> None:
                     "N",
                     "brute force CPU s",
                     "FAISS CPU s",
+                    "FAISS wall s",
                     "speed-up",
                     "FAISS peak MiB",
                     "growth exponent brute / FAISS",

@@ -20,8 +20,8 @@ import numpy as np
 from PIL import Image
 
 from fgclass.data.duplicates import DEFAULT_THRESHOLD, near_duplicate_pairs
-from fgclass.data.scan import scan_images
 from fgclass.data.listing import IMAGE_EXTENSIONS
+from fgclass.data.scan import scan_images
 
 
 def _images(root: Path) -> list[str]:
