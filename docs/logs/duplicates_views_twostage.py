@@ -11,6 +11,7 @@ Run from the repository root (output in docs/logs/duplicates_views_twostage.log)
     $R butterfly_groups       # today's judge on the full butterfly set: groups that mix species
     $R butterfly_cross        # its cross-species pairs side by side, for the eye
     $R monarch                # stage 2 on the test suite's zoomed monarch copies
+    $R orb_fish | orb_monarch | orb_butterfly_full   # stage 2 by ORB keypoints + affine RANSAC instead
     $R shift                  # a shift search on the fish pairs (needs the fish run)
 """
 import os, sys, time
@@ -89,6 +90,7 @@ def best_correlation(thumbs: np.ndarray, pairs: np.ndarray) -> np.ndarray:
 
 # --- stage 1 and the protocol ----------------------------------------------------------------------
 torch.set_num_threads(2)
+cv2.setNumThreads(2)
 faiss.omp_set_num_threads(2)
 OUT = "/tmp/fgclass_twostage"
 feat = packaged_lite0_features()
@@ -271,6 +273,98 @@ def butterfly_cross():
         cv2.imwrite(f"{OUT}/butterfly_cross_{tag}.png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
 
 
+def orb_features(rgb, orb, side=192):
+    """ORB keypoints of the grey image (longer side `side` px), as is and mirrored: [(points, descriptors)] x 2."""
+    g = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY); h, w = g.shape; f = side / max(h, w)
+    g = cv2.resize(g, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+    out = []
+    for im in (g, g[:, ::-1].copy()):
+        kp, d = orb.detectAndCompute(im, None)
+        out.append((np.float32([k.pt for k in kp]), d))
+    return out
+
+
+def orb_inliers(fi, fj, matcher, max_zoom=1.7):
+    """Stage 2 by features: the most RANSAC inliers of an affine map from i's ORB keypoints to j's (as is or
+    mirrored); maps that zoom by more than `max_zoom` either way do not count."""
+    best = 0; pi, di = fi[0]
+    for pj, dj in fj:
+        if di is None or dj is None or len(di) < 8 or len(dj) < 8: continue
+        m = matcher.match(di, dj)
+        if len(m) < 8: continue
+        M, inl = cv2.estimateAffine2D(pi[[x.queryIdx for x in m]], pj[[x.trainIdx for x in m]], method=cv2.RANSAC, ransacReprojThreshold=3.0)
+        if M is None: continue
+        sv = np.linalg.svd(M[:, :2], compute_uv=False)
+        if sv.max() > max_zoom or sv.min() < 1 / max_zoom: continue
+        best = max(best, int(inl.sum()))
+    return best
+
+
+def orb_check(name, k=20):
+    """Stage 2 by ORB + affine RANSAC on polarx128's k nearest neighbours: the fish sample (protocol, and
+    the squash-undone reference), the monarch copies, or the full butterfly set (vs today's pairs)."""
+    from fgclass.errors import DataError as _DE
+    orb, matcher = cv2.ORB_create(nfeatures=300), cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
+    if name == "monarch":
+        import itertools
+        def turn(image, angle, zoom=1.0):
+            h, w = image.shape[:2]; return cv2.warpAffine(image, cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, zoom), (w, h))
+        image = cv2.cvtColor(cv2.imread("tests/data/monarch.jpg"), cv2.COLOR_BGR2RGB); h, w = image.shape[:2]
+        pics = {"rot37_zoom": turn(image, 37, 1.2), "mirror_rot113_zoom": turn(np.ascontiguousarray(image[:, ::-1]), 113, 1.2), "rot30": turn(image, 30)}
+        for q, (t, l) in enumerate(itertools.product((0, h // 2), (0, w // 2))):
+            pics[f"quadrant{q}"] = cv2.resize(image[t:t + h // 2, l:l + w // 2], (w, h))
+        fo = orb_features(image, orb)
+        for nm, pic in pics.items(): print(f"monarch orig vs {nm}: {orb_inliers(fo, orb_features(pic, orb), matcher)} inliers")
+        return
+    full = name == "butterfly_full"
+    images = (find_butterfly_images if full else find_fish_images)(f"../shared/data/{name}"); labels = np.array(images.labels); n = len(labels)
+    scan = scan_images(images.root, images.paths, None); hg = group_near_duplicates(scan.hashes, 40)
+    t0 = time.perf_counter(); rgbs = [load_rgb(images.root / p) for p in images.paths]
+    F = [orb_features(r, orb) for r in rgbs]; t_f = time.perf_counter() - t0
+    if full:
+        t0 = time.perf_counter(); e = embed(rgbs, *STAGE1["polarx128"]); t_e = time.perf_counter() - t0
+    else:
+        e = np.load(f"{OUT}/fish_polarx128.npy"); t_e = float("nan")
+    del rgbs
+    index = faiss.IndexFlatIP(e.shape[1]); index.add(e); _, nn = index.search(e, k + 1)
+    cand = np.sort(np.stack([np.repeat(np.arange(n), k + 1), nn.ravel()], 1), 1); cand = np.unique(cand[cand[:, 0] < cand[:, 1]], axis=0)
+    t0 = time.perf_counter(); inl = np.array([orb_inliers(F[i], F[j], matcher) for i, j in cand]); t_m = time.perf_counter() - t0
+    cross = labels[cand[:, 0]] != labels[cand[:, 1]]
+    print(f"{name}: decode + ORB {1000 * t_f / n:.1f} ms/img, polar view {1000 * t_e / n:.1f}, matching {1000 * t_m / n:.1f} ms/img over {len(cand)} candidates; "
+          f"inliers across species: max {inl[cross].max()}, p99 {np.percentile(inl[cross], 99):.0f}", flush=True)
+    if full:
+        import hashlib
+        from fgclass.data.embeddings import ANGLES as V_ANGLES, MIRROR, SIDE as V_SIDE, _VERSION, similar_pairs
+        key = hashlib.sha1(f"{_VERSION}:{V_SIDE}:{V_ANGLES}:{MIRROR}:timm/efficientnet_lite0".encode())
+        for r in scan.records: key.update(r.digest.encode())
+        today = np.load(f".cache/fgclass/embeddings-{key.hexdigest()[:20]}.npy")
+        tp = {(i, j) for i, j, _ in similar_pairs(today, 0.94)}
+        conflicts = {(i, j) for i, j, _ in similar_pairs(today, 0.97) if labels[i] != labels[j]}
+        base = int((np.bincount(hg)[hg] > 1).sum())
+        for t in (15, 20, 30):
+            keep = cand[inl >= t]; kp = set(map(tuple, keep.tolist())); g = join_groups(hg, [(int(i), int(j), 0) for i, j in keep])
+            print(f"   inliers>={t}: {len(keep)} pairs ({len(kp & tp)} also today's), {int((labels[keep[:, 0]] != labels[keep[:, 1]]).sum())} across species "
+                  f"({len(kp & conflicts)} of today's {len(conflicts)} cross-species pairs at cosine >= 0.97), largest group {np.bincount(g).max()}, "
+                  f"{int((np.bincount(g)[g] > 1).sum()) - base} images regrouped", flush=True)
+        return
+    judge = np.load(f"{OUT}/fish_judge.npy"); today = np.load(f"{OUT}/fish_today_16v160.npy"); tl = today @ today.T >= 0.94; np.fill_diagonal(tl, False)
+    grey = [cv2.cvtColor(load_rgb(images.root / p), cv2.COLOR_RGB2GRAY) for p in images.paths]
+    def thumbs_at(aspect):
+        return np.stack([thumbnail(cv2.cvtColor(cv2.resize(g, (round(g.shape[1] * aspect), g.shape[0]), interpolation=cv2.INTER_AREA), cv2.COLOR_GRAY2RGB)) for g in grey])
+    sp = np.argwhere(np.triu(labels[:, None] == labels[None, :], 1)); ref = np.zeros((n, n), bool)
+    ref[sp[:, 0], sp[:, 1]] = np.maximum(best_correlation(thumbs_at(1.0), sp), best_correlation(thumbs_at(590 / 445), sp)) >= 0.9; ref |= ref.T
+    def leaks(groups, copies):
+        try:
+            lk = [leak(assign_splits(labels, groups, SplitConfig(seed=s)), copies) for s in range(10)]
+            return f"{100 * np.mean(lk):.1f} % / {100 * max(lk):.1f} %"
+        except _DE:
+            return "no split"
+    for t in (12, 15, 20, 30, 40):
+        keep = cand[inl >= t]; g = join_groups(hg, [(int(i), int(j), 0) for i, j in keep])
+        print(f"   inliers>={t}: {len(keep)} links, {int((labels[keep[:, 0]] != labels[keep[:, 1]]).sum())} across species, largest {np.bincount(g).max()}, "
+              f"leak by judge {leaks(g, judge)}, by the squash-undone reference {leaks(g, ref)}, by today's links {leaks(g, tl)}", flush=True)
+
+
 def monarch():
     """Stage 2 on the test suite's monarch copies (tests/test_near_duplicates.py: turned, mirrored, zoomed by 1.2) and quadrants."""
     import itertools
@@ -319,6 +413,9 @@ STAGE1 = {  # name: (views of one image, feature-map columns cut per side)
 }
 
 name = sys.argv[1]; which = sys.argv[2:] or [k for k in STAGE1 if k != "today_16v160"]
+if name.startswith("orb_"):
+    orb_check(name[4:])
+    sys.exit()
 if name in ("butterfly_groups", "butterfly_cross", "monarch", "shift"):
     globals()[name]()
     sys.exit()
