@@ -7,7 +7,7 @@ Run from the repository root (output in docs/logs/duplicates_views_twostage.log)
     $R fish [stage1 ...]      # the protocol of docs/logs/duplicates_views_*.py, each stage-1 view, k = 5-30
     $R fish_aspect            # the same with the sample's 590x445 -> 256x256 squash undone (needs the fish run)
     $R butterfly_full polarx128 v1_128   # pairs vs today's (its 16-view embeddings from .cache/fgclass)
-    $R timing                 # today's judge vs the two-stage judge, side by side on the fish sample
+    $R timing [orb]           # today's judge vs the two-stage judge, side by side on the fish sample
     $R butterfly_groups       # today's judge on the full butterfly set: groups that mix species
     $R butterfly_cross        # its cross-species pairs side by side, for the eye
     $R monarch                # stage 2 on the test suite's zoomed monarch copies
@@ -209,26 +209,35 @@ def aspect_check(k=20):
                   f"by the reference {leaks(g, ref)}, by today's links {leaks(g, tl)}; stage 2 {1000 * t2:.1f} ms/img", flush=True)
 
 
-def timing(k=20, chunk=25):
+def timing(k=20, chunk=25, by_orb=False):
     """Side by side on the fish sample, in alternating chunks of images (the machine is shared): today's
     judge (decode + 16 views) against the two-stage judge (decode + thumbnail + polar view), then the
     two-stage judge's neighbour search and stage 2 on all images."""
     images = find_fish_images("../shared/data/fish"); n = len(images.paths)
+    orb, matcher = cv2.ORB_create(nfeatures=300), cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
     t_today = t_two = 0.0; es, ths = [], []
     for first in range(0, n, chunk):
         part = images.paths[first:first + chunk]
         t0 = time.perf_counter(); embed([load_rgb(images.root / p) for p in part], *STAGE1["today_16v160"]); t_today += time.perf_counter() - t0
         t0 = time.perf_counter(); rgbs = [load_rgb(images.root / p) for p in part]
-        ths.append(np.stack([thumbnail(r) for r in rgbs])); es.append(embed(rgbs, *STAGE1["polarx128"])); t_two += time.perf_counter() - t0
-    e, thumbs = np.concatenate(es), np.concatenate(ths)
+        if by_orb:
+            ths.extend(orb_features(r, orb) for r in rgbs)
+        else:
+            ths.append(np.stack([thumbnail(r) for r in rgbs]))
+        es.append(embed(rgbs, *STAGE1["polarx128"])); t_two += time.perf_counter() - t0
+    e, thumbs = np.concatenate(es), (ths if by_orb else np.concatenate(ths))
     t0 = time.perf_counter()
     index = faiss.IndexFlatIP(e.shape[1]); index.add(e)
     _, nn = index.search(e, k + 1)
     cand = np.sort(np.stack([np.repeat(np.arange(n), k + 1), nn.ravel()], 1), 1)
     cand = np.unique(cand[(cand[:, 0] < cand[:, 1])], axis=0)
-    best_correlation(thumbs, cand); t_two2 = time.perf_counter() - t0
+    if by_orb:
+        [orb_inliers(thumbs[i], thumbs[j], matcher) for i, j in cand]
+    else:
+        best_correlation(thumbs, cand)
+    t_two2 = time.perf_counter() - t0
     total = t_two + t_two2
-    print(f"fish sample, {n} images: today's judge {1000 * t_today / n:.1f} ms/img; two-stage: decode+thumbnail+polar view "
+    print(f"fish sample, {n} images, stage 2 by {'ORB' if by_orb else 'correlation'}: today's judge {1000 * t_today / n:.1f} ms/img; two-stage: decode+thumbnail+polar view "
           f"{1000 * t_two / n:.1f}, neighbours+stage 2 ({len(cand)} candidate pairs) {1000 * t_two2 / n:.1f}, total {1000 * total / n:.1f} ms/img "
           f"= {total / t_today:.3f} of today's", flush=True)
 
@@ -420,7 +429,7 @@ if name in ("butterfly_groups", "butterfly_cross", "monarch", "shift"):
     globals()[name]()
     sys.exit()
 if name == "timing":
-    timing()
+    timing(by_orb=sys.argv[2:] == ["orb"])
     sys.exit()
 if name == "fish_aspect":
     aspect_check()
