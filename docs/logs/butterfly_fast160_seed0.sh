@@ -1,0 +1,3 @@
+# Issue 30: butterfly_fast with progressive resizing from 160 px (full size from epoch 3), seed 0, to the end.
+# setsid nohup bash docs/logs/butterfly_fast160_seed0.sh > docs/logs/butterfly_fast160_seed0.log 2>&1 &
+flock /tmp/fgclass_cpu.lock nice -n 10 bash -c 'start=$(date +%s); echo "start $(date -u +%H:%M:%S), commit $(git log --oneline -1 | cut -c1-7), $(lscpu | grep "Model name"), load $(cut -d" " -f1-3 /proc/loadavg)"; .venv/bin/python -m fgclass.train experiment=butterfly_fast data.root=../shared/data/butterfly_full seed=0 callbacks.progressive_resizing.start_size=160 callbacks.progressive_resizing.full_at_epoch=3 name=fast160_seed0; echo "wall-clock $(( $(date +%s) - start )) s, end $(date -u +%H:%M:%S), load $(cut -d" " -f1-3 /proc/loadavg)"'
