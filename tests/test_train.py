@@ -178,7 +178,7 @@ def test_run_writes_results_and_tensorboard_logs(trained_run: Path) -> None:
     best_so_far = [max(scalars["val/accuracy"][: i + 1]) for i in range(2)]
     assert scalars["val/accuracy_best"] == pytest.approx(best_so_far)  # what sweepers optimise
     for tag in ("test/accuracy", "test/f1_macro", "test/precision_weighted", "test/loss"):
-        assert len(scalars[tag]) == 1, tag  # one source of test metrics: logged once, by the module
+        assert len(scalars[tag]) == 1, tag  # one source of test metrics: logged once, by evaluate()
     assert not {"test/acc", "test/f1"} & set(scalars)
     events = EventAccumulator(str(trained_run / "tensorboard"), size_guidance={IMAGES: 0})
     events.Reload()

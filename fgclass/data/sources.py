@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
 from fgclass.data.images import broken_link
-from fgclass.data.listing import IMAGE_EXTENSIONS, image_files
+from fgclass.data.listing import IMAGE_EXTENSIONS, image_files, is_image_name
 from fgclass.errors import DataError
 from fgclass.text import listing
 
@@ -61,11 +61,7 @@ def _require_dir(root: str | Path, what: str) -> Path:
 
 def _images_in(folder: Path) -> list[Path]:
     """Image files directly in ``folder``; hidden ones (macOS ``._*`` copies) are not images."""
-    return sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
+    return sorted(p for p in folder.iterdir() if is_image_name(p.name) and p.is_file())
 
 
 def _subfolders(folder: Path) -> list[Path]:
