@@ -107,8 +107,22 @@ def _check_writable(folder: str) -> None:
         ) from None
 
 
-def instantiate_dict(cfg: Mapping[str, Any] | None) -> list[Any]:
+def check_targets(cfg: Mapping[str, Any] | None, group: str) -> None:
+    """Fail on an entry of ``group`` (``callbacks``, ``logger``) that has settings but no ``_target_``:
+    settings left for an object whose config was removed (e.g. ``callbacks/resolution=none`` under an
+    experiment that tunes ``callbacks.progressive_resizing``)."""
+    for name, entry in (cfg or {}).items():
+        if entry and "_target_" not in entry:
+            raise ConfigError(
+                f"{group}.{name} has settings ({', '.join(map(str, entry))}) but no _target_: its config "
+                f"group was turned off while an experiment still sets them. Remove it whole with "
+                f"'~{group}.{name}' on the command line, or add its _target_."
+            )
+
+
+def instantiate_dict(cfg: Mapping[str, Any] | None, group: str) -> list[Any]:
     """Instantiate every non-null entry of a config group such as ``callbacks`` or ``logger``."""
+    check_targets(cfg, group)
     return [instantiate(entry) for entry in (cfg or {}).values() if entry]
 
 

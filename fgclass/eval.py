@@ -52,7 +52,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     datamodule = run_datamodule(run, cfg.paths.output_dir, **data_overrides(cfg.data))
     run_cfg = OmegaConf.load(run / RUN_CONFIG_FILE)
     precision = cfg.trainer.precision or run_cfg.trainer.precision
-    loggers = instantiate_dict(cfg.logger) or False
+    loggers = instantiate_dict(cfg.logger, "logger") or False
     trainer = instantiate(cfg.trainer, precision=precision, logger=loggers)
     log.info(
         "Evaluating %s on the test split of %s (precision %s; centre crop %d of the shorter side at %d)",

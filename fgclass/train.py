@@ -20,7 +20,14 @@ from lightning.pytorch.callbacks import WeightAveraging
 from omegaconf import DictConfig
 
 import fgclass.config  # noqa: F401  (registers the fgclass.* config resolvers)
-from fgclass.app import command_line, hparams_summary, instantiate_dict, run_task, save_run_config
+from fgclass.app import (
+    check_targets,
+    command_line,
+    hparams_summary,
+    instantiate_dict,
+    run_task,
+    save_run_config,
+)
 from fgclass.errors import CheckpointError, ConfigError
 from fgclass.evaluation import evaluate
 from fgclass.evaluation.tensorboard import log_hparams, tensorboard_logger
@@ -42,6 +49,8 @@ def check_run_settings(cfg: DictConfig) -> dict[str, Any] | None:
     backbone that stays frozen, or whose BatchNorm statistics do. Returns the hyper-parameters of the
     checkpoint to resume from (``None``: a new run)."""
     check_settings(cfg, TRAIN)
+    check_targets(cfg.callbacks, "callbacks")
+    check_targets(cfg.logger, "logger")
     finetune = cfg.finetune.callback
     if cfg.model.weights is None and frozen_throughout(finetune):
         log.warning(
@@ -96,12 +105,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
         resize_size=datamodule.resize_size,
     )
 
-    callbacks = instantiate_dict(cfg.callbacks)
+    callbacks = instantiate_dict(cfg.callbacks, "callbacks")
     if cfg.finetune.callback:  # first: its phase changes set the rates that LearningRateMonitor logs
         callbacks.insert(0, instantiate(cfg.finetune.callback))
     if cfg.cache_features:  # frozen backbone: run it once per split, train the head on features
         datamodule = FeatureDataModule(datamodule, model, callbacks)
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_dict(cfg.logger) or False)
+    loggers = instantiate_dict(cfg.logger, "logger") or False
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     model.scale_lr(datamodule.batch_size, trainer)  # every base rate follows the global batch
 
     found_lr = None

@@ -55,6 +55,10 @@ def failed(tmp_path: Path, result: tuple[int, str], message: str, error: str) ->
         (["eval.noise_sigmas=[0,-0.1]"], "eval.noise_sigmas[1]=-0.1: use a number >= 0"),
         (["finetune=two_stage", "finetune.lr_all=0"], "finetune.lr_all=0: use a number > 0"),
         (["data.batch_size=0", "seed=-1"], "2 bad settings:\n  - seed=-1: use an integer in [0, "),
+        (
+            ["experiment=butterfly_fast", "callbacks/resolution=none"],
+            "callbacks.progressive_resizing has settings (start_size, full_at_epoch) but no _target_",
+        ),
     ],
 )
 def test_a_bad_training_setting_is_one_message_before_any_work(
