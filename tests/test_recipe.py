@@ -167,3 +167,17 @@ def test_recipe_steps_build_on_each_other(train_config: Callable[..., DictConfig
     assert len({json.dumps(c, sort_keys=True, default=str) for c in configs}) == len(
         steps
     )  # each adds something
+
+
+def test_the_recipes_eval_framing_follows_the_image_size(tmp_path: Path) -> None:
+    from fgclass.config import compose_config
+
+    def framing(*overrides: str) -> tuple[int, int]:
+        data = compose_config("train", list(overrides), tmp_path).data
+        return data.image_size, data.resize_size
+
+    assert framing("recipe=0_study") == (192, 219)  # the study's 160 px crops, tested at 192 of 219
+    assert framing("experiment=butterfly_best") == (269, 307)
+    # a smaller test size keeps the centre crop's share (crop_pct), not a 307 px resize
+    assert framing("experiment=butterfly_fast", "data.image_size=192") == (192, 219)
+    assert framing("experiment=butterfly_fast", "data.crop_pct=1.0") == (269, 269)
