@@ -26,9 +26,10 @@ import numpy as np
 
 from fgclass.data.duplicates import group_ids, join_groups, near_duplicate_pairs
 from fgclass.data.embeddings import image_embeddings, similar_pairs
+from fgclass.data.placement import assign_splits
 from fgclass.data.scan import ScanResult, scan_images
 from fgclass.data.sources import LabelledImages, find_butterfly_images, find_fish_images
-from fgclass.data.splits import SplitConfig, assign_splits
+from fgclass.data.splits import SplitConfig
 from fgclass.errors import DataError
 from fgclass.models.features import packaged_lite0_features
 

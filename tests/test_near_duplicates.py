@@ -20,9 +20,10 @@ from fgclass.data import duplicates
 from fgclass.data import embeddings as embedding_judge
 from fgclass.data.duplicates import DEFAULT_THRESHOLD, group_near_duplicates, near_duplicate_pairs
 from fgclass.data.embeddings import image_embeddings, similar_pairs
+from fgclass.data.placement import assign_splits
 from fgclass.data.scan import dihedral_hashes, dihedral_variants, scan_images
 from fgclass.data.sources import find_folder_images
-from fgclass.data.splits import SPLITS, SplitConfig, assign_splits
+from fgclass.data.splits import SPLITS, SplitConfig
 from fgclass.data.synthetic import draw_image
 from fgclass.errors import ConfigError
 from fgclass.models.features import packaged_lite0_features

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fgclass.data.splits import SPLITS, UNUSED, SplitConfig, SplitTable, assign_splits, subsample_train
+from fgclass.data.placement import assign_splits, subsample_train
+from fgclass.data.splits import SPLITS, UNUSED, SplitConfig, SplitTable
 from fgclass.errors import ConfigError, DataError
 
 COUNTS = {"ant": 50, "bee": 23, "cicada": 7, "dragonfly": 3}

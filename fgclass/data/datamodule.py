@@ -3,14 +3,14 @@ given to it, as is the embedding judge's feature extractor.
 
 ``prepare_data`` finds the images, checks every file, groups near-duplicates, splits and writes
 ``splits.csv`` into the run's output folder (:mod:`fgclass.data.split_pipeline`); ``setup`` builds the
-datasets from that file, so a run trains on exactly what ``splits.csv`` says (and ``fgclass.eval`` can
-re-use it).
+datasets from that file, so a run trains on exactly what ``splits.csv`` says (``fgclass.eval`` re-uses it).
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import os
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -202,7 +202,7 @@ class ImageClassificationDataModule(L.LightningDataModule):
         """``make(split, paths, targets, pipeline)``, one split's dataset: the image files under the
         layout's root (checked to be there for every row of ``table``), cropped as ``data.crop`` says."""
         root = self.layout.images_root()
-        missing = [p for p in table.paths if not (root / p).is_file()]
+        missing = [p for p in table.paths if not os.path.isfile(os.path.join(root, p))]  # str: 100 k files
         if missing:
             raise DataError(
                 f"{len(missing)} files listed in {self.splits_path} are missing under '{root}':\n"

@@ -10,9 +10,10 @@ import numpy as np
 
 from fgclass.data.duplicates import group_near_duplicates_cached, join_groups
 from fgclass.data.embeddings import ImageFeatures, image_embeddings, similar_pairs
+from fgclass.data.placement import assign_splits, official_splits, subsample_train
 from fgclass.data.scan import ScanResult, cache_file_for, scan_images
 from fgclass.data.sources import LabelledImages
-from fgclass.data.splits import SplitConfig, SplitTable, assign_splits, official_splits, subsample_train
+from fgclass.data.splits import SplitConfig, SplitTable
 from fgclass.errors import ConfigError, DataError
 from fgclass.text import listing
 
@@ -43,7 +44,7 @@ def plan_splits(
     """The split of ``images``, all readable (``scan`` is theirs): near-duplicate groups (hash
     pairs within ``config.threshold``, joined where ``config.embedding_threshold`` asks by the
     embeddings of ``embedder``) placed whole (or, with ``config.mode="official"``, the publisher's
-    split, :func:`~fgclass.data.splits.official_splits`), then ``train_fraction`` of each class's
+    split, :func:`~fgclass.data.placement.official_splits`), then ``train_fraction`` of each class's
     training share kept. ``where`` names the images in errors (default: their root)."""
     groups = None
     if config.group_near_duplicates:
