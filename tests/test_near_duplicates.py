@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 from hydra.utils import instantiate
 from PIL import Image
 
@@ -264,6 +265,22 @@ def test_embedding_judge_links_copies_turned_by_any_angle_and_nothing_else(tmp_p
         image_embeddings(tmp_path, paths, digests, features, tmp_path / "cache"), embeddings
     )
     assert np.array_equal(np.load(cached), embeddings)
+
+
+def test_the_judges_frozen_network_gives_the_eager_features() -> None:
+    # the judge runs Lite0 traced and frozen in NHWC (1.7x): same features, also for a smaller last batch
+    from fgclass.models.classifier import normalize
+    from fgclass.models.features import PACKAGED_LITE0, _network
+
+    features = packaged_lite0_features()
+    images = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (6, 3, 160, 160), dtype=np.uint8))
+    model, mean, std = _network(PACKAGED_LITE0)
+    for batch in (images[:4], images[4:]):
+        with torch.inference_mode():
+            eager = model(normalize(batch, mean, std))
+        frozen = features(batch)
+        assert isinstance(features._frozen, torch.jit.ScriptModule)
+        assert frozen.shape == eager.shape and torch.allclose(frozen, eager, atol=1e-4, rtol=1e-4)
 
 
 def cfg_overrides(tmp_path: Path, threshold: str) -> list[str]:

@@ -3,7 +3,9 @@ to it by the data config (``data.embedder``) rather than imported by it."""
 
 from __future__ import annotations
 
+import copy
 import functools
+import warnings
 
 import torch
 from torch import nn
@@ -31,11 +33,27 @@ class BackboneFeatures:
 
     def __init__(self, backbone: str) -> None:
         self.name = backbone
+        self._frozen: torch.jit.ScriptModule | None = None  # built on the first call
 
     @torch.inference_mode()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         model, mean, std = _network(self.name)
-        return model(normalize(images, mean, std))
+        x = normalize(images, mean, std).contiguous(memory_format=torch.channels_last)
+        if self._frozen is None:
+            self._frozen = frozen_for_inference(model, x)
+        return self._frozen(x)
+
+
+def frozen_for_inference(model: nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
+    """``model`` (in eval mode) in NHWC, traced on ``example`` and frozen by TorchScript (BatchNorm
+    folded into the convolutions): 1.7x the eager NCHW speed for the embedding judge's views on a
+    2-core CPU, same features within 3e-7 (``benchmarks/bench_embeddings.py``). Tracing records one
+    path through ``forward``: for backbones whose ``forward`` does not branch on the input, at
+    ``example``'s image size (the judge's views all have one size)."""
+    nhwc = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        return torch.jit.freeze(torch.jit.trace(nhwc, example))
 
 
 def packaged_lite0_features() -> BackboneFeatures:

@@ -1,0 +1,95 @@
+"""Cost of the embedding judge's pass (``fgclass/data/embeddings.py``: 16 Lite0 views per image) by
+how its network runs: NCHW (contiguous), NHWC (``channels_last``) and NHWC traced and frozen by
+TorchScript (conv + BatchNorm folded). The same images' views go through each, in interleaved
+repetitions, so a change in the machine's load hits all alike; the pooled embeddings are compared
+with the NCHW ones (max |difference|), and decoding plus the views is timed apart.
+
+    python -m benchmarks.bench_embeddings --root ../shared/data/butterfly_full/train --images 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from benchmarks.common import interleave, machine, paired_ratio, table
+from fgclass.data.embeddings import views
+from fgclass.data.images import load_rgb
+from fgclass.data.listing import image_files
+from fgclass.models.classifier import normalize
+from fgclass.models.features import PACKAGED_LITE0, _network, frozen_for_inference
+
+BATCH = 8  # images per forward pass, as in the judge
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", type=Path, required=True, help="a folder of images")
+    parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    print(machine())
+    paths = [args.root / p for p in image_files(args.root, args.root)[: args.images]]
+    start = time.perf_counter()
+    batches = [
+        torch.from_numpy(np.concatenate([views(load_rgb(p)) for p in paths[i : i + BATCH]])).permute(
+            0, 3, 1, 2
+        )
+        for i in range(0, len(paths), BATCH)
+    ]
+    decode = (time.perf_counter() - start) / len(paths)
+
+    net, mean, std = _network(PACKAGED_LITE0)
+    net = net.to(memory_format=torch.contiguous_format)
+    nhwc = torch.channels_last
+    with torch.inference_mode():
+        nhwc_net = _network.__wrapped__(PACKAGED_LITE0)[0].to(memory_format=nhwc)
+        example = normalize(batches[0], mean, std).contiguous(memory_format=nhwc)
+        frozen = frozen_for_inference(net, example)  # what the judge runs
+    forward: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+        "NCHW (contiguous)": net,
+        "NHWC (channels_last)": nhwc_net,
+        "NHWC, TorchScript frozen (the judge)": frozen,
+    }
+    pooled: dict[str, np.ndarray] = {}
+
+    def run(name: str) -> Callable[[], float]:
+        def once() -> float:
+            out = []
+            start = time.perf_counter()
+            with torch.inference_mode():
+                for batch in batches:
+                    x = normalize(batch, mean, std)
+                    if name != "NCHW (contiguous)":
+                        x = x.contiguous(memory_format=nhwc)
+                    features = F.normalize(forward[name](x).float(), dim=1)
+                    out.append(F.normalize(features.view(-1, 16, features.shape[1]).mean(1), dim=1))
+            pooled[name] = torch.cat(out).numpy()
+            return time.perf_counter() - start
+
+        return once
+
+    seconds = interleave({name: run(name) for name in forward}, args.reps)
+    base = seconds["NCHW (contiguous)"]
+    rows = [
+        [
+            name,
+            1000 * statistics.median(s) / len(paths),
+            paired_ratio(base, s),
+            float(np.abs(pooled[name] - pooled["NCHW (contiguous)"]).max()),
+        ]
+        for name, s in seconds.items()
+    ]
+    print(f"{len(paths)} images x 16 views at 160 px; decode + views: {1000 * decode:.1f} ms/img")
+    print(table(["network", "ms/img (network)", "x faster than NCHW", "max |diff| of embeddings"], rows))
+
+
+if __name__ == "__main__":
+    main()
