@@ -1,5 +1,6 @@
 # Issue 30: a candidate fast recipe: 8 epochs at 160 px (no progressive resizing: ~callbacks.progressive_resizing), validated and tested at 192 px
-# (160 px crops of a 219 px resize, the 1.2 train/test ratio of recipe step 0), warm start and top 5 stages as
+# (160 px crops of a 219 px resize, the 1.2 train/test ratio of recipe step 0; the first run of this script, before
+# the recipes derived the resize, framed 192 of 307 px: its log is butterfly_fast_c160x8_seed0_resize307.log), warm start and top 5 stages as
 # in butterfly_fast; seed given as $1 (default 0).
 # setsid nohup bash docs/logs/butterfly_fast_c160x8_seed0.sh 0 > docs/logs/butterfly_fast_c160x8_seed0.log 2>&1 < /dev/null &
 seed=${1:-0}
