@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import Dataset
 
 from fgclass.data.images import ImageError, broken_link, load_rgb
-from fgclass.data.listing import IMAGE_EXTENSIONS
+from fgclass.data.listing import IMAGE_EXTENSIONS, has_image_extension
 from fgclass.errors import DataError
 
 CSV_COLUMNS = ("path", "filename", "file", "image")  # a CSV's path column, by the first name found
@@ -41,7 +41,7 @@ def find_inputs(inputs: str | Path | None, key: str = "inputs") -> list[Path]:
             if (p.is_file() or broken_link(p))  # a broken link is reported, not silently left out
             and not any(part.startswith(".") for part in p.relative_to(path).parts)
         )
-        if not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in files):
+        if not any(has_image_extension(p.name) for p in files):
             raise DataError(
                 f"{key}: '{path}' holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}), "
                 "in any sub-folder."
@@ -78,7 +78,7 @@ def read_image(path: Path) -> np.ndarray:
     The file is decoded completely first, so truncated files are caught (OpenCV alone would return
     their readable part); the pixels come from OpenCV, as in training.
     """
-    if path.suffix.lower() not in IMAGE_EXTENSIONS:
+    if not has_image_extension(path.name):
         raise ImageError(path, f"not an image file (extension '{path.suffix}')")
     return load_rgb(path, verify=True)
 

@@ -15,9 +15,14 @@ from pathlib import Path
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 
 
+def has_image_extension(name: str) -> bool:
+    """Whether a file name ends in an image extension (in any case)."""
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
 def is_image_name(name: str) -> bool:
-    """Whether a file name is a visible image file's (by its extension, in any case)."""
-    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+    """Whether a file name is a visible image file's (by its extension): what a folder listing keeps."""
+    return not name.startswith(".") and has_image_extension(name)
 
 
 def image_files(folder: Path, base: Path) -> list[str]:
