@@ -178,6 +178,7 @@ def test_the_recipes_eval_framing_follows_the_image_size(tmp_path: Path) -> None
 
     assert framing("recipe=0_study") == (192, 219)  # the study's 160 px crops, tested at 192 of 219
     assert framing("experiment=butterfly_best") == (269, 307)
+    assert framing("experiment=butterfly_fast") == (192, 219)
     # a smaller test size keeps the centre crop's share (crop_pct), not a 307 px resize
-    assert framing("experiment=butterfly_fast", "data.image_size=192") == (192, 219)
-    assert framing("experiment=butterfly_fast", "data.crop_pct=1.0") == (269, 269)
+    assert framing("experiment=butterfly_best", "data.image_size=192") == (192, 219)
+    assert framing("experiment=butterfly_best", "data.crop_pct=1.0") == (269, 269)
