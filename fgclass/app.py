@@ -120,9 +120,9 @@ def check_targets(cfg: Mapping[str, Any] | None, group: str) -> None:
             )
 
 
-def instantiate_dict(cfg: Mapping[str, Any] | None, group: str) -> list[Any]:
-    """Instantiate every non-null entry of a config group such as ``callbacks`` or ``logger``."""
-    check_targets(cfg, group)
+def instantiate_dict(cfg: Mapping[str, Any] | None) -> list[Any]:
+    """Instantiate every non-null entry of a config group such as ``callbacks`` or ``logger`` (whose
+    entries :func:`check_targets` has checked before any work)."""
     return [instantiate(entry) for entry in (cfg or {}).values() if entry]
 
 

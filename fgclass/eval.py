@@ -19,7 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 import fgclass.config  # noqa: F401  (registers the fgclass.* config resolvers)
-from fgclass.app import command_line, instantiate_dict, run_task
+from fgclass.app import check_targets, command_line, instantiate_dict, run_task
 from fgclass.data.splits import SplitTable
 from fgclass.evaluation import evaluate
 from fgclass.inference.runs import run_datamodule, run_folder
@@ -44,6 +44,7 @@ def data_overrides(data: DictConfig) -> dict[str, Any]:
 def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     """Rebuild the run's data module on its splits.csv, check the classes match, evaluate."""
     check_settings(cfg, EVAL)
+    check_targets(cfg.logger, "logger")
     model = load_classifier(cfg.ckpt_path)
     ckpt = Path(cfg.ckpt_path).expanduser().resolve()
     run = run_folder(ckpt, cfg.splits_file)
@@ -52,7 +53,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     datamodule = run_datamodule(run, cfg.paths.output_dir, **data_overrides(cfg.data))
     run_cfg = OmegaConf.load(run / RUN_CONFIG_FILE)
     precision = cfg.trainer.precision or run_cfg.trainer.precision
-    loggers = instantiate_dict(cfg.logger, "logger") or False
+    loggers = instantiate_dict(cfg.logger) or False
     trainer = instantiate(cfg.trainer, precision=precision, logger=loggers)
     log.info(
         "Evaluating %s on the test split of %s (precision %s; centre crop %d of the shorter side at %d)",

@@ -105,13 +105,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
         resize_size=datamodule.resize_size,
     )
 
-    callbacks = instantiate_dict(cfg.callbacks, "callbacks")
+    callbacks = instantiate_dict(cfg.callbacks)
     if cfg.finetune.callback:  # first: its phase changes set the rates that LearningRateMonitor logs
         callbacks.insert(0, instantiate(cfg.finetune.callback))
     if cfg.cache_features:  # frozen backbone: run it once per split, train the head on features
         datamodule = FeatureDataModule(datamodule, model, callbacks)
-    loggers = instantiate_dict(cfg.logger, "logger") or False
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_dict(cfg.logger) or False)
     model.scale_lr(datamodule.batch_size, trainer)  # every base rate follows the global batch
 
     found_lr = None

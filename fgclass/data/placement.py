@@ -123,7 +123,8 @@ def place_groups(
     # image costs 2 * (count - target) + 1, so the best splits are those furthest below their target
     offset = (current - targets).tolist()
     tail = order[singles]
-    for g, c in zip(tail.tolist(), y[by_group[np.cumsum(group_sizes)[tail] - 1]].tolist()):
+    only_image = by_group[np.cumsum(group_sizes)[tail] - 1]  # each one-image group's member
+    for g, c in zip(tail.tolist(), y[only_image].tolist()):
         row = offset[c]
         low = min(row)
         best = [s for s, value in enumerate(row) if value == low]
