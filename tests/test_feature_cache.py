@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,8 @@ import torch
 from hydra.utils import instantiate
 
 from fgclass.errors import ConfigError
-from fgclass.finetune.feature_cache import FeatureDataModule
+from fgclass.finetune import feature_cache
+from fgclass.finetune.feature_cache import FeatureDataModule, backbone_features
 from fgclass.train import train
 
 SPLIT = ["data.split.val=0.25", "data.split.test=0.25"]  # 4 photos per class: 2 train, 1 val, 1 test
@@ -55,29 +55,41 @@ def test_cached_features_give_the_logits_of_the_full_forward(train_config, fish_
     assert features.shape == (len(full_labels), model.head[-1].in_features)
 
 
-def count_backbone_calls(model) -> list[int]:
-    """Batch sizes of every backbone forward from now on."""
+def count_feature_passes(monkeypatch) -> list[tuple[str, int]]:
+    """Split and image count of every backbone pass that computes features from now on (the pass runs
+    a TorchScript-frozen copy of the backbone on the CPU, which no forward hook sees)."""
+    passes = []
+
+    def counted(model, images, split, *args):
+        features, labels = backbone_features(model, images, split, *args)
+        passes.append((split, len(features)))
+        return features, labels
+
+    monkeypatch.setattr(feature_cache, "backbone_features", counted)
+    return passes
+
+
+def count_training_batches(model) -> list[int]:
+    """Batch sizes of every eager backbone forward in training mode from now on."""
     calls = []
-    model.backbone.register_forward_hook(lambda module, args, out: calls.append(len(out)))
+    model.backbone.register_forward_hook(
+        lambda module, args, out: calls.append(len(out)) if module.training else None
+    )
     return calls
 
 
-def batches(images, splits, batch_size) -> int:
-    return sum(math.ceil(len(images.datasets[s]) / batch_size) for s in splits)
-
-
-def test_head_only_fit_runs_the_backbone_once_per_split(train_config, fish_root):
+def test_head_only_fit_runs_the_backbone_once_per_split(train_config, fish_root, monkeypatch):
     cfg = train_config(f"data.root={fish_root}", *HEAD_ONLY, "trainer.max_epochs=3")
     images, model, callbacks, trainer = build(cfg)
     cached = FeatureDataModule(images, model, callbacks)
-    calls = count_backbone_calls(model)
+    passes = count_feature_passes(monkeypatch)
     backbone_before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
     head_before = [p.detach().clone() for p in model.head.parameters()]
 
     trainer.fit(model, datamodule=cached)
 
-    assert len(calls) == batches(images, ("train", "val"), images.eval_batch_size)
-    assert sum(calls) == len(images.datasets["train"]) + len(images.datasets["val"])
+    # 3 epochs, one pass per split (validation's first: the sanity check)
+    assert sorted(passes) == [(split, len(images.datasets[split])) for split in ("train", "val")]
     assert set(cached.features) == {"train", "val"}
     assert trainer.current_epoch == 3 and "val/accuracy" in trainer.callback_metrics
     assert all(torch.equal(v, backbone_before[k]) for k, v in model.backbone.state_dict().items())
@@ -85,20 +97,20 @@ def test_head_only_fit_runs_the_backbone_once_per_split(train_config, fish_root)
     assert cached.class_names == images.class_names  # everything else is the image module's
 
 
-def test_two_stage_trains_on_features_until_the_backbone_unfreezes(train_config, fish_root):
+def test_two_stage_trains_on_features_until_the_backbone_unfreezes(train_config, fish_root, monkeypatch):
     two_stage = [o.replace("finetune=head_only", "finetune=two_stage") for o in HEAD_ONLY]
     two_stage += ["finetune.stage1_epochs=2", "trainer.max_epochs=3"]
     cfg = train_config(f"data.root={fish_root}", *two_stage)
     images, model, callbacks, trainer = build(cfg)
     cached = FeatureDataModule(images, model, callbacks)
-    calls = count_backbone_calls(model)
+    passes = count_feature_passes(monkeypatch)
+    calls = count_training_batches(model)
     backbone_before = [p.detach().clone() for p in model.backbone.parameters()]
 
     trainer.fit(model, datamodule=cached)
 
-    once = batches(images, ("train", "val"), images.eval_batch_size)  # epochs 0-1: features
-    last_epoch = len(trainer.train_dataloader) + batches(images, ("val",), images.eval_batch_size)
-    assert len(calls) == once + last_epoch
+    assert sorted(split for split, _ in passes) == ["train", "val"]  # epochs 0-1: features, computed once
+    assert len(calls) == len(trainer.train_dataloader)  # epoch 2: the backbone trains on images
     assert not any(torch.equal(p, q) for p, q in zip(model.backbone.parameters(), backbone_before))
     # after fine-tuning, testing runs on images: the logits of the trained backbone
     trainer.test(model, datamodule=cached, verbose=False)

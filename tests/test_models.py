@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from fgclass.config import CONF_DIR, compose_config
 from fgclass.errors import CheckpointError, ConfigError
 from fgclass.models import Classifier, available_backbones, create_backbone
+from fgclass.models.features import frozen_if_exact
 from fgclass.models.losses import FocalLoss
 
 SMALL_VIT = {"image_size": 32}
@@ -144,3 +145,25 @@ def test_checkpoints_with_named_head_and_loss_still_load(
         assert not hasattr(loaded.criterion, "gamma")
     assert [m.out_features for m in loaded.head if isinstance(m, torch.nn.Linear)] == [8, 3]
     assert torch.equal(loaded.head[3].weight, model.head[3].weight)
+
+
+class _Noisy(torch.nn.Module):
+    """A network whose traced copy cannot repeat it: fresh noise on every call."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean((2, 3)) + torch.rand(len(x), 3)
+
+
+def test_the_frozen_inference_path_repeats_the_eager_backbone_or_is_not_taken() -> None:
+    backbone = create_backbone("timm/test_resnet", None).model.eval()
+    images = torch.rand(5, 3, 32, 32)
+    with torch.inference_mode():
+        eager = backbone(images)
+        frozen = frozen_if_exact(backbone, images[:3])  # traced on a batch of 3, then used on 5
+        assert frozen is not backbone
+        torch.testing.assert_close(frozen(images), eager, rtol=1e-4, atol=1e-4)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert frozen_if_exact(backbone, images) is backbone  # autocast: eager, as the Trainer asked
+        assert frozen_if_exact(backbone.train(), images) is backbone  # training mode: eager
+        noisy = _Noisy().eval()
+        assert frozen_if_exact(noisy, images) is noisy  # the traced copy differs: eager

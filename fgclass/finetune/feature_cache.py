@@ -27,6 +27,7 @@ from fgclass.data.datamodule import ImageClassificationDataModule
 from fgclass.errors import ConfigError
 from fgclass.finetune.strategy import Finetuning
 from fgclass.models.classifier import Classifier
+from fgclass.models.features import frozen_if_exact
 
 log = logging.getLogger(__name__)
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
@@ -62,17 +63,22 @@ def backbone_features(
     split: str,
     context: Callable[[], AbstractContextManager] = nullcontext,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Backbone features and labels of every image of ``split`` through the eval pipeline, in
-    dataset order (CPU tensors), with the model in eval mode and each batch under ``context``
-    (the Trainer's precision)."""
+    """Backbone features and labels of every image of ``split`` through that split's pipeline (the
+    training split's is the eval pipeline when features are cached), in dataset order (CPU tensors),
+    with the model in eval mode and each batch under ``context`` (the Trainer's precision); on a CPU
+    in fp32 the backbone runs frozen by TorchScript (:func:`~fgclass.models.features.frozen_if_exact`)."""
     dataset = images.datasets[split]
     was_training = model.training
     model.eval()
     chunks = []
+    backbone = None  # the backbone frozen for inference where it repeats the eager one (fp32 CPU)
     try:
         for batch, _, _ in images.eval_loader(dataset):
             with context():
-                chunks.append(model.features(batch.to(model.device, non_blocking=True)).cpu())
+                x = model.normalize(batch.to(model.device, non_blocking=True))
+                if backbone is None:
+                    backbone = frozen_if_exact(model.backbone, x)
+                chunks.append(backbone(x).cpu())
     finally:
         model.train(was_training)
     return torch.cat(chunks), torch.as_tensor(dataset.targets)

@@ -1,9 +1,10 @@
 """Warm start: the head fitted on frozen backbone features before fine-tuning begins.
 
 A fine-tune that starts from a random head spends its first epochs pushing large, noisy gradients
-from that head into pretrained layers. :class:`WarmStartHead` first runs the backbone once over the
-training images through the eval pipeline (the cost of about a third of a training epoch), fits the
-head on those features for a few epochs (seconds), and then lets training start from that head.
+from that head into pretrained layers. :class:`WarmStartHead` first runs the frozen backbone once
+over the training split as training reads it (one augmented crop of each image at the training size,
+in eval mode: the cost of about a third of a training epoch), fits the head on those features for a
+few epochs (seconds), and then lets training start from that head.
 """
 
 from __future__ import annotations

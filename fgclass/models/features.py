@@ -1,11 +1,13 @@
 """Feature extractors for the data layer's embedding judge (:mod:`fgclass.data.embeddings`), given
-to it by the data config (``data.embedder``) rather than imported by it."""
+to it by the data config (``data.embedder``) rather than imported by it, and the TorchScript-frozen
+inference path that the judge and the feature cache's backbone pass share."""
 
 from __future__ import annotations
 
 import copy
 import functools
 import warnings
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -53,7 +55,23 @@ def frozen_for_inference(model: nn.Module, example: torch.Tensor) -> torch.jit.S
     nhwc = copy.deepcopy(model).to(memory_format=torch.channels_last)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated; measured faster here
         return torch.jit.freeze(torch.jit.trace(nhwc, example))
+
+
+def frozen_if_exact(model: nn.Module, example: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A function computing ``model(x)``: :func:`frozen_for_inference` where it applies and repeats
+    the eager ``model`` on ``example`` (within 1e-4), else ``model`` itself. It applies to fp32 inputs
+    on the CPU outside autocast, with ``model`` in eval mode; a backbone whose traced path differs
+    from its eager one keeps running eagerly."""
+    fp32 = example.dtype == torch.float32 and all(p.dtype == torch.float32 for p in model.parameters())
+    if example.device.type != "cpu" or not fp32 or torch.is_autocast_enabled("cpu") or model.training:
+        return model
+    nhwc = example.contiguous(memory_format=torch.channels_last)
+    frozen = frozen_for_inference(model, nhwc)
+    if not torch.allclose(frozen(nhwc), model(example), rtol=1e-4, atol=1e-4):
+        return model
+    return lambda x: frozen(x.contiguous(memory_format=torch.channels_last))
 
 
 def packaged_lite0_features() -> BackboneFeatures:
