@@ -9,6 +9,7 @@ interleaved repetitions. Reading and augmenting the batches is timed apart (the 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -26,7 +27,15 @@ from fgclass.models.features import frozen_if_exact
 
 def measure(name: str, args: argparse.Namespace) -> list[object]:
     """One table row: the loader's and both networks' ms per image, the ratio, the largest difference."""
-    overrides = [f"experiment={args.experiment}", f"model={name}", f"data.root={args.root}"]
+    cache = os.environ.get(
+        "FGCLASS_CACHE_DIR", Path.cwd() / ".cache" / "fgclass"
+    )  # the runs' scan and splits
+    overrides = [
+        f"experiment={args.experiment}",
+        f"model={name}",
+        f"data.root={args.root}",
+        f"paths.cache_dir={cache}",
+    ]
     cfg = compose_config("train", overrides, tempfile.mkdtemp())
     images = instantiate(cfg.data)
     images.setup("fit")
