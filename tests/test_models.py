@@ -154,6 +154,13 @@ class _Noisy(torch.nn.Module):
         return x.mean((2, 3)) + torch.rand(len(x), 3)
 
 
+class _Untraceable(torch.nn.Module):
+    """A network TorchScript cannot trace: its output is a dict."""
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"features": x.mean((2, 3))}
+
+
 def test_the_frozen_inference_path_repeats_the_eager_backbone_or_is_not_taken() -> None:
     backbone = create_backbone("timm/test_resnet", None).model.eval()
     images = torch.rand(5, 3, 32, 32)
@@ -167,3 +174,5 @@ def test_the_frozen_inference_path_repeats_the_eager_backbone_or_is_not_taken() 
         assert frozen_if_exact(backbone.train(), images) is backbone  # training mode: eager
         noisy = _Noisy().eval()
         assert frozen_if_exact(noisy, images) is noisy  # the traced copy differs: eager
+        untraceable = _Untraceable().eval()
+        assert frozen_if_exact(untraceable, images) is untraceable

@@ -62,13 +62,16 @@ def frozen_for_inference(model: nn.Module, example: torch.Tensor) -> torch.jit.S
 def frozen_if_exact(model: nn.Module, example: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     """A function computing ``model(x)``: :func:`frozen_for_inference` where it applies and repeats
     the eager ``model`` on ``example`` (within 1e-4), else ``model`` itself. It applies to fp32 inputs
-    on the CPU outside autocast, with ``model`` in eval mode; a backbone whose traced path differs
-    from its eager one keeps running eagerly."""
+    on the CPU outside autocast, with ``model`` in eval mode; a backbone that TorchScript cannot trace,
+    or whose traced copy differs from it, keeps running eagerly."""
     fp32 = example.dtype == torch.float32 and all(p.dtype == torch.float32 for p in model.parameters())
     if example.device.type != "cpu" or not fp32 or torch.is_autocast_enabled("cpu") or model.training:
         return model
     nhwc = example.contiguous(memory_format=torch.channels_last)
-    frozen = frozen_for_inference(model, nhwc)
+    try:
+        frozen = frozen_for_inference(model, nhwc)
+    except RuntimeError:  # TorchScript cannot trace it (e.g. a dict output): eager is as right, slower
+        return model
     if not torch.allclose(frozen(nhwc), model(example), rtol=1e-4, atol=1e-4):
         return model
     return lambda x: frozen(x.contiguous(memory_format=torch.channels_last))
