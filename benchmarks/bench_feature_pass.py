@@ -9,7 +9,6 @@ interleaved repetitions. Reading and augmenting the batches is timed apart (the 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
@@ -20,22 +19,14 @@ import torch
 from hydra.utils import instantiate
 from torch.utils.data import Subset
 
-from benchmarks.common import interleave, machine, paired_ratio, table
+from benchmarks.common import checkout_cache, interleave, machine, paired_ratio, table
 from fgclass.config import compose_config
 from fgclass.models.features import frozen_if_exact
 
 
 def measure(name: str, args: argparse.Namespace) -> list[object]:
     """One table row: the loader's and both networks' ms per image, the ratio, the largest difference."""
-    cache = os.environ.get(
-        "FGCLASS_CACHE_DIR", Path.cwd() / ".cache" / "fgclass"
-    )  # the runs' scan and splits
-    overrides = [
-        f"experiment={args.experiment}",
-        f"model={name}",
-        f"data.root={args.root}",
-        f"paths.cache_dir={cache}",
-    ]
+    overrides = [f"experiment={args.experiment}", f"model={name}", f"data.root={args.root}", checkout_cache()]
     cfg = compose_config("train", overrides, tempfile.mkdtemp())
     images = instantiate(cfg.data)
     images.setup("fit")

@@ -22,6 +22,7 @@ from typing import Any
 from benchmarks.common import (
     SHARED_DATA,
     EpochStats,
+    checkout_cache,
     machine,
     memory_mb,
     quiet_lightning,
@@ -50,6 +51,7 @@ def child(args: Any) -> dict[str, Any]:
                 *MODES[args.child],
                 "model.weights=null",
                 f"data.root={SHARED_DATA / args.dataset}",
+                checkout_cache(),  # the scan and the judge's embeddings are not what is measured
                 f"data.train_fraction={args.train_fraction}",
                 f"trainer.max_epochs={args.epochs}",
                 "callbacks.early_stopping=null",

@@ -25,6 +25,14 @@ K = TypeVar("K")
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+def checkout_cache() -> str:
+    """The override that keeps a composed config on the checkout's cache (``$FGCLASS_CACHE_DIR`` if
+    set): ``compose_config(..., output_dir)`` roots ``paths`` in ``output_dir``, so a benchmark would
+    otherwise start from an empty cache and scan and embed its whole dataset again, unmeasured."""
+    cache = os.environ.get("FGCLASS_CACHE_DIR", Path(__file__).resolve().parents[1] / ".cache" / "fgclass")
+    return f"paths.cache_dir={cache}"
+
+
 def step_args(description: str, batch_size: int = 16, reps: int = 3) -> argparse.ArgumentParser:
     """An argument parser with the options of the benchmarks that time training steps."""
     parser = argparse.ArgumentParser(description=description)

@@ -5,14 +5,17 @@ of every training image each rank is given, per epoch, into ``OUT/rank<N>.json``
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
+from lightning.pytorch.strategies import DDPStrategy
 
 from fgclass.config import compose_config
 
@@ -39,6 +42,7 @@ class IndexProbe(L.LightningModule):
 
 
 if __name__ == "__main__":
+    faulthandler.dump_traceback_later(200)  # a rank still running then prints its stack (the test waits 300)
     packed, out, batch, epochs = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
     overrides = ["data=shards", f"data.root={packed}", f"data.batch_size={batch}", "data.num_workers=2"]
     overrides += [
@@ -52,7 +56,7 @@ if __name__ == "__main__":
     trainer = L.Trainer(
         accelerator="cpu",
         devices=2,
-        strategy="ddp",
+        strategy=DDPStrategy(timeout=timedelta(seconds=90)),  # a stuck collective raises
         max_epochs=epochs,
         limit_val_batches=0,
         num_sanity_val_steps=0,

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -91,20 +93,30 @@ def test_two_process_ddp_sees_every_training_image_once_per_epoch(packed: Path, 
     train_rows = sum(r["split"] == "train" for r in read_csv(packed / "splits.csv"))
     batch = next(b for b in (3, 4, 5, 2) if train_rows % (2 * b) == 0)  # the split fills whole batches
     script = Path(__file__).with_name("shard_ranks.py")
-    result = subprocess.run(
-        [sys.executable, str(script), str(packed), str(tmp_path), str(batch), "2"],
-        cwd=Path(__file__).resolve().parents[1],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    command = [sys.executable, str(script), str(packed), str(tmp_path), str(batch), "2"]
+    returncode, output = run_process_group(command, cwd=Path(__file__).resolve().parents[1], timeout=300)
+    assert returncode == 0, output[-4000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     for epoch in ("0", "1"):
         seen = [rank[epoch] for rank in ranks]
         assert len(seen[0]) == len(seen[1])  # the same number of steps on both ranks
         assert sorted(seen[0] + seen[1]) == list(range(train_rows))  # each image once, none left out
     assert ranks[0]["0"] != ranks[0]["1"]  # a new order every epoch
+
+
+def run_process_group(command: list[str], cwd: Path, timeout: float) -> tuple[int | None, str]:
+    """``command``'s exit status (None if it ran past ``timeout``) and its stdout + stderr, which the
+    second rank (a child Lightning starts) shares. On a timeout the whole process group is killed, so
+    no rank or loader worker outlives the test, and the output up to then is returned."""
+    with subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    ) as process:
+        try:
+            output = process.communicate(timeout=timeout)[0]
+            return process.returncode, output
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            return None, f"ran past {timeout} s, killed:\n" + process.communicate()[0]
 
 
 def damaged(packed: Path, tmp_path: Path, damage: Callable[[Path], None]) -> Path:

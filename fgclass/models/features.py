@@ -35,15 +35,15 @@ class BackboneFeatures:
 
     def __init__(self, backbone: str) -> None:
         self.name = backbone
-        self._frozen: torch.jit.ScriptModule | None = None  # built on the first call
+        self._forward: Callable[[torch.Tensor], torch.Tensor] | None = None  # built on the first call
 
     @torch.inference_mode()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         model, mean, std = _network(self.name)
-        x = normalize(images, mean, std).contiguous(memory_format=torch.channels_last)
-        if self._frozen is None:
-            self._frozen = frozen_for_inference(model, x)
-        return self._frozen(x)
+        x = normalize(images, mean, std)
+        if self._forward is None:
+            self._forward = frozen_if_exact(model, x)
+        return self._forward(x)
 
 
 def frozen_for_inference(model: nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
