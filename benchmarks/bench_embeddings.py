@@ -1,6 +1,7 @@
 """Cost of the embedding judge's pass (``fgclass/data/embeddings.py``: 16 Lite0 views per image) by
-how its network runs: NCHW (contiguous), NHWC (``channels_last``) and NHWC traced and frozen by
-TorchScript (conv + BatchNorm folded). The same images' views go through each, in interleaved
+how its network runs: NCHW (contiguous), NHWC (``channels_last``), NHWC traced and frozen by
+TorchScript (conv + BatchNorm folded), and exported to ONNX and run by ONNX Runtime (what the judge
+runs; its one-off export is timed apart). The same images' views go through each, in interleaved
 repetitions, so a change in the machine's load hits all alike; the pooled embeddings are compared
 with the NCHW ones (max |difference|), and decoding plus the views is timed apart.
 
@@ -24,7 +25,7 @@ from fgclass.data.embeddings import views
 from fgclass.data.images import load_rgb
 from fgclass.data.listing import image_files
 from fgclass.models.classifier import normalize
-from fgclass.models.features import PACKAGED_LITE0, _network, frozen_for_inference
+from fgclass.models.features import PACKAGED_LITE0, _network, frozen_for_inference, onnx_runtime_session
 
 BATCH = 8  # images per forward pass, as in the judge
 
@@ -52,11 +53,15 @@ def main() -> None:
     with torch.inference_mode():
         nhwc_net = _network.__wrapped__(PACKAGED_LITE0)[0].to(memory_format=nhwc)
         example = normalize(batches[0], mean, std).contiguous(memory_format=nhwc)
-        frozen = frozen_for_inference(net, example)  # what the judge runs
+        frozen = frozen_for_inference(net, example)
+        start = time.perf_counter()
+        onnx = onnx_runtime_session(net, normalize(batches[0], mean, std))  # what the judge runs
+        export = time.perf_counter() - start
     forward: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
         "NCHW (contiguous)": net,
         "NHWC (channels_last)": nhwc_net,
-        "NHWC, TorchScript frozen (the judge)": frozen,
+        "NHWC, TorchScript frozen": frozen,
+        "ONNX Runtime (the judge)": onnx,
     }
     pooled: dict[str, np.ndarray] = {}
 
@@ -67,7 +72,7 @@ def main() -> None:
             with torch.inference_mode():
                 for batch in batches:
                     x = normalize(batch, mean, std)
-                    if name != "NCHW (contiguous)":
+                    if name.startswith("NHWC"):
                         x = x.contiguous(memory_format=nhwc)
                     features = F.normalize(forward[name](x).float(), dim=1)
                     out.append(F.normalize(features.view(-1, 16, features.shape[1]).mean(1), dim=1))
@@ -88,6 +93,7 @@ def main() -> None:
         for name, s in seconds.items()
     ]
     print(f"{len(paths)} images x 16 views at 160 px; decode + views: {1000 * decode:.1f} ms/img")
+    print(f"ONNX export and session (once per process): {export:.1f} s")
     print(table(["network", "ms/img (network)", "x faster than NCHW", "max |diff| of embeddings"], rows))
 
 

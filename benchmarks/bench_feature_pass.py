@@ -1,6 +1,6 @@
 """The frozen backbone's feature pass (the warm start's and ``cache_features``'s, ``backbone_features``):
 the classifier's backbone run eagerly, as before, against the TorchScript-frozen copy it runs now
-(``fgclass.models.features.frozen_if_exact``), on the same batches of real training crops, in
+(``fgclass.models.features.fast_inference``), on the same batches of real training crops, in
 interleaved repetitions. Reading and augmenting the batches is timed apart (the loader, both cases).
 
     python -m benchmarks.bench_feature_pass --root ../shared/data/butterfly_full --images 320
@@ -21,7 +21,7 @@ from torch.utils.data import Subset
 
 from benchmarks.common import checkout_cache, interleave, machine, paired_ratio, table
 from fgclass.config import compose_config
-from fgclass.models.features import frozen_if_exact
+from fgclass.models.features import fast_inference
 
 
 def measure(name: str, args: argparse.Namespace) -> list[object]:
@@ -36,7 +36,7 @@ def measure(name: str, args: argparse.Namespace) -> list[object]:
     with torch.inference_mode():
         batches = [model.normalize(batch) for batch, _, _ in images.eval_loader(subset)]
         loader_ms = 1000 * (time.perf_counter() - start) / args.images
-        frozen = frozen_if_exact(model.backbone, batches[0])
+        frozen = fast_inference(model.backbone, batches[0])
     nets: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"eager": model.backbone, "frozen": frozen}
     outputs: dict[str, torch.Tensor] = {}
 

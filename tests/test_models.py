@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from hydra.utils import instantiate
 from fgclass.config import CONF_DIR, compose_config
 from fgclass.errors import CheckpointError, ConfigError
 from fgclass.models import Classifier, available_backbones, create_backbone
-from fgclass.models.features import frozen_if_exact
+from fgclass.models.features import InferencePath, fast_inference
 from fgclass.models.losses import FocalLoss
 
 SMALL_VIT = {"image_size": 32}
@@ -154,25 +155,53 @@ class _Noisy(torch.nn.Module):
         return x.mean((2, 3)) + torch.rand(len(x), 3)
 
 
-class _Untraceable(torch.nn.Module):
-    """A network TorchScript cannot trace: its output is a dict."""
+class _DictOutput(torch.nn.Module):
+    """A network whose output is a dict, not one tensor."""
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"features": x.mean((2, 3))}
 
 
-def test_the_frozen_inference_path_repeats_the_eager_backbone_or_is_not_taken() -> None:
+class _NotExportable(torch.nn.Module):
+    """A network TorchScript traces but torch's ONNX exporter cannot convert (no ONNX eigvalsh)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = x.mean((2, 3))
+        return torch.linalg.eigvalsh(f[:, :, None] * f[:, None, :] + torch.eye(f.shape[1]))
+
+
+def test_the_torchscript_path_repeats_the_eager_backbone_or_is_not_taken() -> None:
     backbone = create_backbone("timm/test_resnet", None).model.eval()
     images = torch.rand(5, 3, 32, 32)
     with torch.inference_mode():
         eager = backbone(images)
-        frozen = frozen_if_exact(backbone, images[:3])  # traced on a batch of 3, then used on 5
-        assert frozen is not backbone
+        frozen = fast_inference(backbone, images[:3])  # traced on a batch of 3, then used on 5
+        assert isinstance(frozen, InferencePath) and frozen.name == "TorchScript"
         torch.testing.assert_close(frozen(images), eager, rtol=1e-4, atol=1e-4)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            assert frozen_if_exact(backbone, images) is backbone  # autocast: eager, as the Trainer asked
-        assert frozen_if_exact(backbone.train(), images) is backbone  # training mode: eager
+            assert fast_inference(backbone, images) is backbone  # autocast: eager, as the Trainer asked
+        assert fast_inference(backbone.train(), images) is backbone  # training mode: eager
         noisy = _Noisy().eval()
-        assert frozen_if_exact(noisy, images) is noisy  # the traced copy differs: eager
-        untraceable = _Untraceable().eval()
-        assert frozen_if_exact(untraceable, images) is untraceable
+        assert fast_inference(noisy, images) is noisy  # the traced copy differs: eager
+        dict_output = _DictOutput().eval()
+        assert fast_inference(dict_output, images, onnx=True) is dict_output
+
+
+def test_onnx_runtime_runs_the_backbone_where_it_repeats_it_else_the_next_path(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    backbone = create_backbone("timm/test_resnet", None).model.eval()
+    images = torch.rand(5, 3, 32, 32)
+    with torch.inference_mode():
+        eager = backbone(images)
+        fast = fast_inference(backbone, images[:3], onnx=True)  # exported on a batch of 3, then run on 5
+        assert isinstance(fast, InferencePath) and fast.name == "ONNX Runtime"
+        torch.testing.assert_close(fast(images), eager, rtol=1e-4, atol=1e-4)
+        noisy = _Noisy().eval()
+        assert fast_inference(noisy, images, onnx=True) is noisy  # neither copy repeats it: eager
+        with caplog.at_level(logging.INFO, logger="fgclass.models.features"):
+            not_exportable = _NotExportable().eval()
+            fallback = fast_inference(not_exportable, images, onnx=True)
+        assert isinstance(fallback, InferencePath) and fallback.name == "TorchScript"
+        torch.testing.assert_close(fallback(images), not_exportable(images), rtol=1e-4, atol=1e-4)
+        assert "ONNX Runtime cannot run _NotExportable" in caplog.text
