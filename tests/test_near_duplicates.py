@@ -271,7 +271,7 @@ def test_the_judges_fast_network_gives_the_eager_features() -> None:
     # the judge runs Lite0 by ONNX Runtime (2.4x TorchScript's speed): same features, also for a smaller
     # last batch (the fallbacks to TorchScript and to eager: fast_inference, tests/test_models.py)
     from fgclass.models.classifier import normalize
-    from fgclass.models.features import PACKAGED_LITE0, _network
+    from fgclass.models.features import _FAST_PATHS, PACKAGED_LITE0, _network
 
     features = packaged_lite0_features()
     images = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (6, 3, 160, 160), dtype=np.uint8))
@@ -280,7 +280,8 @@ def test_the_judges_fast_network_gives_the_eager_features() -> None:
         with torch.inference_mode():
             eager = model(normalize(batch, mean, std))
         frozen = features(batch)
-        assert getattr(features._forward, "name", None) == "ONNX Runtime"  # not the eager network
+        path = _FAST_PATHS[(PACKAGED_LITE0, (3, 160, 160))]
+        assert getattr(path, "name", None) == "ONNX Runtime"  # not the eager network
         assert frozen.shape == eager.shape and torch.allclose(frozen, eager, atol=1e-4, rtol=1e-4)
 
 

@@ -26,6 +26,7 @@ _ORT_ERRORS = tuple(  # ONNX Runtime's errors are not RuntimeErrors
     getattr(ort_state, name)
     for name in ("Fail", "InvalidArgument", "InvalidGraph", "NotImplemented", "RuntimeException")
 )
+_FAST_PATHS: dict[tuple[str, tuple[int, ...]], Callable[[torch.Tensor], torch.Tensor]] = {}
 PACKAGED_LITE0 = "timm/efficientnet_lite0"  # ImageNet weights that install with fgclass: no download
 
 
@@ -42,21 +43,21 @@ class BackboneFeatures:
     """Pooled features of ``backbone`` with its default weights, on ``uint8`` images ``(N, 3, H, W)``
     scaled to [0, 1] and normalised with the backbone's mean/std. The network is built on the first
     call (once per process), so a data module whose embeddings are cached never builds it; ``name``
-    (the backbone) keys that cache. It runs by :func:`fast_inference` with ONNX Runtime allowed: the
-    judge's pass is long enough to repay the export."""
+    (the backbone) keys that cache. It runs by :func:`fast_inference` with ONNX Runtime allowed (the
+    judge's pass is long enough to repay the export), chosen once per process for every instance."""
 
     def __init__(self, backbone: str) -> None:
         self.name = backbone
-        self._forward: Callable[[torch.Tensor], torch.Tensor] | None = None  # built on the first call
 
     @torch.inference_mode()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         model, mean, std = _network(self.name)
         x = normalize(images, mean, std)
-        if self._forward is None:
-            self._forward = fast_inference(model, x, onnx=True)
-            log.info("The judge's %s runs by %s", self.name, getattr(self._forward, "name", "PyTorch"))
-        return self._forward(x)
+        key = (self.name, tuple(x.shape[1:]))
+        if key not in _FAST_PATHS:  # once per process and image size: an export costs about 15 s
+            _FAST_PATHS[key] = fast_inference(model, x, onnx=True)
+            log.info("The judge's %s runs by %s", self.name, getattr(_FAST_PATHS[key], "name", "PyTorch"))
+        return _FAST_PATHS[key](x)
 
 
 def frozen_for_inference(model: nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
