@@ -163,7 +163,8 @@ class _DictOutput(torch.nn.Module):
 
 
 class _NotExportable(torch.nn.Module):
-    """A network TorchScript traces but torch's ONNX exporter cannot convert (no ONNX eigvalsh)."""
+    """A network TorchScript traces but torch's ONNX exporter cannot convert (onnxscript 0.7 has no eigvalsh):
+    if a later one converts it, give this test another op it cannot."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = x.mean((2, 3))
