@@ -4,7 +4,8 @@ BatchNorm state of frozen parts, scheduler consistency, and resuming mid-run."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -330,6 +331,20 @@ def test_zero_lr_mode_keeps_frozen_stages_in_the_optimizer(datamodule: DataModul
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("layer4."))
 
 
+@pytest.fixture
+def in_process_ddp() -> Iterator[None]:
+    """Leave no trace of an in-process DDP run in this test worker: Lightning sets ``MASTER_PORT`` in
+    ``os.environ`` and leaves a gloo group (and its store, listening on that port) alive, so a DDP
+    subprocess started later from this worker would inherit the port of a store it cannot join."""
+    environment = dict(os.environ)
+    yield
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    os.environ.clear()
+    os.environ.update(environment)
+
+
+@pytest.mark.usefixtures("in_process_ddp")
 def test_auto_mode_uses_zero_lr_under_ddp(datamodule: DataModule, tmp_path: Path) -> None:
     model = make_model(datamodule)
     before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
