@@ -1,7 +1,9 @@
 """The frozen backbone's feature pass (the warm start's and ``cache_features``'s, ``backbone_features``):
 the classifier's backbone run eagerly, as before, against the TorchScript-frozen copy it runs now
-(``fgclass.models.features.fast_inference``), on the same batches of real training crops, in
-interleaved repetitions. Reading and augmenting the batches is timed apart (the loader, both cases).
+(``fgclass.models.features.fast_inference``) and against ONNX Runtime (what the embedding judge runs;
+its one-off export timed apart), on the same batches of real training crops, in interleaved
+repetitions. Reading and augmenting the batches is timed apart (the loader, all cases). The ratios
+are speed-ups: ``frozen / eager`` is how many times faster the frozen copy runs than eager.
 
     python -m benchmarks.bench_feature_pass --root ../shared/data/butterfly_full --images 320
 """
@@ -21,7 +23,7 @@ from torch.utils.data import Subset
 
 from benchmarks.common import checkout_cache, interleave, machine, paired_ratio, table
 from fgclass.config import compose_config
-from fgclass.models.features import fast_inference
+from fgclass.models.features import fast_inference, onnx_runtime_session
 
 
 def measure(name: str, args: argparse.Namespace) -> list[object]:
@@ -37,7 +39,14 @@ def measure(name: str, args: argparse.Namespace) -> list[object]:
         batches = [model.normalize(batch) for batch, _, _ in images.eval_loader(subset)]
         loader_ms = 1000 * (time.perf_counter() - start) / args.images
         frozen = fast_inference(model.backbone, batches[0])
-    nets: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"eager": model.backbone, "frozen": frozen}
+        start = time.perf_counter()
+        onnx = onnx_runtime_session(model.backbone, batches[0])  # what the judge takes, for comparison
+        export = time.perf_counter() - start
+    nets: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+        "eager": model.backbone,
+        "frozen": frozen,
+        "onnx": onnx,
+    }
     outputs: dict[str, torch.Tensor] = {}
 
     def run(net: str) -> Callable[[], float]:
@@ -55,7 +64,9 @@ def measure(name: str, args: argparse.Namespace) -> list[object]:
         loader_ms,
         *(1000 * statistics.median(seconds[net]) / args.images for net in nets),
         paired_ratio(seconds["eager"], seconds["frozen"]),
-        float((outputs["eager"] - outputs["frozen"]).abs().max()),
+        paired_ratio(seconds["frozen"], seconds["onnx"]),
+        export,
+        max(float((outputs["eager"] - outputs[net]).abs().max()) for net in ("frozen", "onnx")),
     ]
 
 
@@ -74,7 +85,8 @@ def main() -> None:
     print(
         f"{args.images} training crops ({args.experiment}, {args.root}), {args.reps} interleaved repetitions"
     )
-    headers = ["backbone", "loader ms/img", "eager ms/img", "frozen ms/img", "x faster", "max |diff|"]
+    headers = ["backbone", "loader ms/img", "eager ms/img", "frozen ms/img", "ONNX Runtime ms/img"]
+    headers += ["frozen / eager", "ONNX Runtime / frozen", "ONNX export s", "max |diff|"]
     print(table(headers, rows))
 
 

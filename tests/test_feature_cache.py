@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,18 @@ def test_cache_features_refuses_runs_it_would_change(train_config, fish_root, ov
     cfg.cache_features = True
     with pytest.raises(ConfigError, match=fix):
         train(cfg)
+
+
+def test_a_long_pass_runs_the_backbone_by_onnx_runtime_with_the_same_features(
+    train_config, fish_root, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = train_config(f"data.root={fish_root}", *HEAD_ONLY)
+    images, model, _, _ = build(cfg)
+    count = len(images.datasets["train"])
+    with caplog.at_level(logging.INFO, logger="fgclass.finetune.feature_cache"):
+        short, labels = backbone_features(model, images, "train")  # below ONNX_FROM_IMAGES
+        long, long_labels = backbone_features(model, images, "train", onnx_from=count)  # as if long enough
+    assert f"Features of the {count} train images by TorchScript" in caplog.text
+    assert f"Features of the {count} train images by ONNX Runtime" in caplog.text
+    assert torch.equal(labels, long_labels)
+    torch.testing.assert_close(long, short, rtol=1e-4, atol=1e-4)

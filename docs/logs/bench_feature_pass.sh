@@ -1,5 +1,5 @@
 #!/bin/bash
-# benchmarks/RESULTS.md, "The feature pass, eager vs frozen": run from the repository root, alone under the CPU lock:
+# benchmarks/RESULTS.md, "The feature pass, eager vs frozen vs ONNX Runtime": run from the repository root, alone under the CPU lock:
 #   setsid nohup bash docs/logs/bench_feature_pass.sh > docs/logs/bench_feature_pass.log 2>&1 < /dev/null &
 cd "$(dirname "$0")/../.."
 flock /tmp/fgclass_cpu.lock nice -n 5 bash -c '

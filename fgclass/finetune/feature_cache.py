@@ -31,6 +31,9 @@ from fgclass.models.features import fast_inference
 
 log = logging.getLogger(__name__)
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+# ONNX Runtime's export (15-19 s) pays for itself from 2,800-7,100 images: it saves 2.2-5.6 ms per image
+# over TorchScript's copy for Lite0-Lite2 on 2 CPU cores (benchmarks/RESULTS.md, section 4)
+ONNX_FROM_IMAGES = 10_000
 
 
 def frozen_epochs(images: ImageClassificationDataModule, callbacks: Sequence[L.Callback]) -> float:
@@ -62,12 +65,14 @@ def backbone_features(
     images: ImageClassificationDataModule,
     split: str,
     context: Callable[[], AbstractContextManager] = nullcontext,
+    onnx_from: int = ONNX_FROM_IMAGES,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Backbone features and labels of every image of ``split`` through that split's pipeline (the
     training split's is the eval pipeline when features are cached), in dataset order (CPU tensors),
     with the model in eval mode and each batch under ``context`` (the Trainer's precision); on a CPU
-    in fp32 the backbone runs frozen by TorchScript where exact (ONNX Runtime's export, about 15 s, is
-    left to the judge's longer pass: :func:`~fgclass.models.features.fast_inference`)."""
+    in fp32 the backbone runs by :func:`~fgclass.models.features.fast_inference`: ONNX Runtime for a
+    split of ``onnx_from`` images or more (long enough to repay its export), else TorchScript's frozen
+    copy, each only where it repeats the eager backbone."""
     dataset = images.datasets[split]
     was_training = model.training
     model.eval()
@@ -78,7 +83,9 @@ def backbone_features(
             with context():
                 x = model.normalize(batch.to(model.device, non_blocking=True))
                 if backbone is None:
-                    backbone = fast_inference(model.backbone, x)
+                    backbone = fast_inference(model.backbone, x, onnx=len(dataset) >= onnx_from)
+                    how = getattr(backbone, "name", "PyTorch")
+                    log.info("Features of the %d %s images by %s", len(dataset), split, how)
                 chunks.append(backbone(x).cpu())
     finally:
         model.train(was_training)
