@@ -25,7 +25,7 @@ from fgclass.data.embeddings import views
 from fgclass.data.images import load_rgb
 from fgclass.data.listing import image_files
 from fgclass.models.classifier import normalize
-from fgclass.models.features import PACKAGED_LITE0, _network, frozen_for_inference, onnx_runtime_session
+from fgclass.models.features import PACKAGED_LITE0, _network, onnx_runtime_session, torchscript_frozen
 
 BATCH = 8  # images per forward pass, as in the judge
 
@@ -53,7 +53,7 @@ def main() -> None:
     with torch.inference_mode():
         nhwc_net = _network.__wrapped__(PACKAGED_LITE0)[0].to(memory_format=nhwc)
         example = normalize(batches[0], mean, std).contiguous(memory_format=nhwc)
-        frozen = frozen_for_inference(net, example)
+        frozen = torchscript_frozen(net, example)
         start = time.perf_counter()
         onnx = onnx_runtime_session(net, normalize(batches[0], mean, std))  # what the judge runs
         export = time.perf_counter() - start

@@ -268,7 +268,7 @@ def test_embedding_judge_links_copies_turned_by_any_angle_and_nothing_else(tmp_p
 
 
 def test_the_judges_fast_network_gives_the_eager_features() -> None:
-    # the judge runs Lite0 by ONNX Runtime (2.4x TorchScript's speed): same features, also for a smaller
+    # the judge runs Lite0 by ONNX Runtime (2.07x TorchScript's speed): same features, also for a smaller
     # last batch (the fallbacks to TorchScript and to eager: fast_inference, tests/test_models.py)
     from fgclass.models.classifier import normalize
     from fgclass.models.features import _FAST_PATHS, PACKAGED_LITE0, _network

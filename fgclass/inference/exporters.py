@@ -9,9 +9,7 @@ prepare the images and names the classes.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
-import logging
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -25,6 +23,7 @@ from torch import nn
 from fgclass.errors import FgclassError
 from fgclass.evaluation.ood import DEFAULT_SCORE, logit_score
 from fgclass.models.classifier import Classifier
+from fgclass.models.features import batch_dim, onnx_program
 
 FORMATS = {"onnx": "model.onnx", "torchscript": "model.pt", "exported_program": "model.pt2"}
 INPUT_NAME, OUTPUT_NAME, SCORE_NAME = "images", "logits", "score"
@@ -76,35 +75,25 @@ class Parity:
         return self.top1_agreement == 1.0 and self.max_abs_diff <= self.tolerance
 
 
-def _batch_dim(dynamic_batch: bool) -> tuple | None:
-    return ({0: torch.export.Dim("batch", min=1)},) if dynamic_batch else None
-
-
 def export_onnx(model: Deployed, example: torch.Tensor, path: Path, dynamic_batch: bool, opset: int) -> None:
-    """Write ``model`` as one ONNX file (torch's dynamo-based exporter); batch size dynamic or
-    ``len(example)``. The exporter's progress lines and optimiser log are kept quiet."""
-    for name in ("onnxscript", "onnx_ir"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    with contextlib.redirect_stdout(io.StringIO()):
-        torch.onnx.export(
-            model,
-            (example,),
-            str(path),
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME, SCORE_NAME],
-            opset_version=opset,
-            dynamic_shapes=_batch_dim(dynamic_batch),
-            dynamo=True,
-            external_data=False,
-            verbose=False,
-        )
+    """Write ``model`` as one ONNX file (torch's dynamo-based exporter, quietly); batch size dynamic or
+    ``len(example)``."""
+    onnx_program(
+        model,
+        example,
+        dynamic_batch,
+        f=str(path),
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME, SCORE_NAME],
+        opset_version=opset,
+    )
 
 
 def export_program(
     model: Deployed, example: torch.Tensor, path: Path, dynamic_batch: bool, opset: int
 ) -> None:
     """Write ``model`` as a ``torch.export`` program (``.pt2``, loads with ``torch.export.load``)."""
-    program = torch.export.export(model, (example,), dynamic_shapes=_batch_dim(dynamic_batch))
+    program = torch.export.export(model, (example,), dynamic_shapes=batch_dim(dynamic_batch))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="No complete tensor found")  # torch's own CPU weights
         torch.export.save(program, path)

@@ -12,6 +12,7 @@ import io
 import logging
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import onnxruntime
 import torch
@@ -22,9 +23,12 @@ from fgclass.models.backbones import create_backbone
 from fgclass.models.classifier import normalize
 
 log = logging.getLogger(__name__)
-_ORT_ERRORS = tuple(  # ONNX Runtime's errors are not RuntimeErrors
-    getattr(ort_state, name)
-    for name in ("Fail", "InvalidArgument", "InvalidGraph", "NotImplemented", "RuntimeException")
+_ORT_ERRORS = (  # ONNX Runtime's errors are not RuntimeErrors
+    ort_state.Fail,
+    ort_state.InvalidArgument,
+    ort_state.InvalidGraph,
+    ort_state.NotImplemented,
+    ort_state.RuntimeException,
 )
 _FAST_PATHS: dict[tuple[str, tuple[int, ...]], Callable[[torch.Tensor], torch.Tensor]] = {}
 PACKAGED_LITE0 = "timm/efficientnet_lite0"  # ImageNet weights that install with fgclass: no download
@@ -60,19 +64,6 @@ class BackboneFeatures:
         return _FAST_PATHS[key](x)
 
 
-def frozen_for_inference(model: nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
-    """``model`` (in eval mode) in NHWC, traced on ``example`` and frozen by TorchScript (BatchNorm
-    folded into the convolutions): 1.7x the eager NCHW speed for the embedding judge's views on a
-    2-core CPU, same features within 3e-7 (``benchmarks/bench_embeddings.py``). Tracing records one
-    path through ``forward``: for backbones whose ``forward`` does not branch on the input, at
-    ``example``'s image size (the judge's views all have one size)."""
-    nhwc = copy.deepcopy(model).to(memory_format=torch.channels_last)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated; measured faster here
-        return torch.jit.freeze(torch.jit.trace(nhwc, example))
-
-
 @dataclasses.dataclass(frozen=True)
 class InferencePath:
     """``model(x)`` computed another way than eagerly; ``name`` says which."""
@@ -84,21 +75,36 @@ class InferencePath:
         return self.run(x)
 
 
-def onnx_runtime_session(model: nn.Module, example: torch.Tensor) -> InferencePath:
-    """``model`` exported by torch's ONNX exporter (any batch size) and run by ONNX Runtime on the CPU
-    with torch's thread count: 2.4x the TorchScript-frozen speed for the judge's views on a 2-core
-    CPU, for about 15 s of export (``benchmarks/bench_embeddings.py``)."""
+def batch_dim(dynamic: bool) -> tuple[dict[int, torch.export.Dim]] | None:
+    """``torch.export``'s ``dynamic_shapes`` for one input whose batch size varies (``None``: fixed)."""
+    return ({0: torch.export.Dim("batch", min=1)},) if dynamic else None
+
+
+def onnx_program(
+    model: nn.Module, example: torch.Tensor, dynamic_batch: bool, **options: Any
+) -> torch.onnx.ONNXProgram:
+    """``model`` through torch's dynamo-based ONNX exporter on ``example`` (also from inference mode),
+    its progress lines and optimiser log kept quiet; ``options`` go to ``torch.onnx.export`` (a file
+    ``f``, input and output names, an opset)."""
     for name in ("onnxscript", "onnx_ir"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    with torch.inference_mode(False), torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
-        program = torch.onnx.export(
+    with torch.inference_mode(False), contextlib.redirect_stdout(io.StringIO()):
+        return torch.onnx.export(
             model,
             (example.clone(),),  # a normal tensor: torch.export does not take inference tensors
+            dynamic_shapes=batch_dim(dynamic_batch),
             dynamo=True,
-            dynamic_shapes=({0: torch.export.Dim("batch", min=1)},),
             external_data=False,
             verbose=False,
+            **options,
         )
+
+
+def onnx_runtime_session(model: nn.Module, example: torch.Tensor) -> InferencePath:
+    """``model`` exported by :func:`onnx_program` (any batch size) and run by ONNX Runtime on the CPU
+    with torch's thread count: 2.07x the TorchScript-frozen speed for the judge's views on a 2-core
+    CPU, for about 15 s of export (``benchmarks/bench_embeddings.py``)."""
+    program = onnx_program(model, example, dynamic_batch=True)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     session = onnxruntime.InferenceSession(
@@ -109,8 +115,18 @@ def onnx_runtime_session(model: nn.Module, example: torch.Tensor) -> InferencePa
 
 
 def torchscript_frozen(model: nn.Module, example: torch.Tensor) -> InferencePath:
-    """:func:`frozen_for_inference`, fed NHWC inputs."""
-    frozen = frozen_for_inference(model, example.contiguous(memory_format=torch.channels_last))
+    """``model`` (in eval mode) in NHWC, traced on ``example`` and frozen by TorchScript (BatchNorm
+    folded into the convolutions), fed NHWC inputs: 1.39x the eager NCHW speed for the embedding
+    judge's views on a 2-core CPU, same features within 3e-7 (``benchmarks/bench_embeddings.py``).
+    Tracing records one path through ``forward``: for backbones whose ``forward`` does not branch on
+    the input, at ``example``'s image size."""
+    nhwc = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated; measured faster here
+        frozen = torch.jit.freeze(
+            torch.jit.trace(nhwc, example.contiguous(memory_format=torch.channels_last))
+        )
     return InferencePath("TorchScript", lambda x: frozen(x.contiguous(memory_format=torch.channels_last)))
 
 
@@ -126,10 +142,10 @@ def fast_inference(model: nn.Module, example: torch.Tensor, onnx: bool = False) 
     eager = model(example)
     if not isinstance(eager, torch.Tensor):
         return model
-    paths = {"ONNX Runtime": onnx_runtime_session, "TorchScript": torchscript_frozen}
-    for name in paths if onnx else ["TorchScript"]:
+    candidates = [("ONNX Runtime", onnx_runtime_session)] if onnx else []
+    for name, build in [*candidates, ("TorchScript", torchscript_frozen)]:
         try:
-            path = paths[name](model, example)
+            path = build(model, example)
             if torch.allclose(path(example), eager, rtol=1e-4, atol=1e-4):
                 return path
             log.info("%s differs from the eager %s: not used", name, type(model).__name__)
