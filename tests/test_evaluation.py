@@ -6,7 +6,6 @@ import csv
 import json
 import re
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +23,7 @@ from fgclass.metrics import classification_metrics, compute_results, gather_outp
 from fgclass.outputs import Outputs, predictions, reduce_logits
 
 from .conftest import FAST
+from .processes import run_process_group
 
 # 4 classes; class 3 is never predicted; batch 1 holds no sample of classes 2 and 3
 TARGETS = torch.tensor([0, 0, 0, 1, 1, 2, 2, 3])
@@ -213,7 +213,7 @@ def test_eval_missing_checkpoint(tmp_path: Path) -> None:
 @pytest.mark.processes
 def test_two_process_ddp_evaluates_each_test_image_once(tmp_path: Path) -> None:
     # a real 2-process CPU DDP run (gloo) through the CLI, as a user on a multi-GPU node would start it
-    result = subprocess.run(
+    returncode, output = run_process_group(
         [
             sys.executable,
             "-m",
@@ -232,11 +232,9 @@ def test_two_process_ddp_evaluates_each_test_image_once(tmp_path: Path) -> None:
             "eval.noise_sigmas=[0,0.2]",
         ],
         cwd=Path(__file__).resolve().parents[1],
-        capture_output=True,
-        text=True,
         timeout=300,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert returncode == 0, output[-4000:]
     (run,) = tmp_path.glob("outputs/runs/*/*")
     test_split = {r["path"]: r["label"] for r in read_csv(run / "splits.csv") if r["split"] == "test"}
     predictions = read_csv(run / "predictions.csv")
@@ -248,7 +246,7 @@ def test_two_process_ddp_evaluates_each_test_image_once(tmp_path: Path) -> None:
     assert metrics["accuracy"] == pytest.approx(correct / len(test_split), abs=1e-6)
     assert metrics["noise_0/accuracy"] == pytest.approx(metrics["accuracy"])
     # output piped to a file: no progress bar, one line per epoch on the console and in train.log
-    for text in (result.stdout + result.stderr, (run / "train.log").read_text()):
+    for text in (output, (run / "train.log").read_text()):
         assert len(re.findall(r"Epoch 1/1 .*val/accuracy=", text)) == 1 and "it/s" not in text
 
 

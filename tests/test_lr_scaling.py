@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import re
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +25,7 @@ from fgclass.train import main as train_main
 from fgclass.train import train
 
 from .conftest import FAST
+from .processes import run_process_group
 
 TINY = "timm/test_resnet"
 
@@ -147,7 +147,7 @@ def test_every_experiment_and_recipe_keeps_its_rates_on_one_device(choice: str, 
 def test_two_process_ddp_trains_at_the_scaled_rate_and_logs_it(tmp_path: Path) -> None:
     # trainer=ddp on 2 CPU processes (gloo), through the CLI: 8 per process = global batch 16, tuned
     # at 8 with SGD -> every rate x 2: the optimizer's 0.01 and the second stage's 1e-4
-    result = subprocess.run(
+    returncode, output = run_process_group(
         [
             sys.executable,
             "-m",
@@ -174,11 +174,9 @@ def test_two_process_ddp_trains_at_the_scaled_rate_and_logs_it(tmp_path: Path) -
             "test=false",
         ],
         cwd=CONF_DIR.parent,
-        capture_output=True,
-        text=True,
         timeout=300,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert returncode == 0, output[-4000:]
     (run,) = tmp_path.glob("outputs/runs/*/*")
     line = "Learning rate 0.02 at global batch 16: base rate x 2 (linear rule, tuned at model.lr_base_size=8)"
     assert len(re.findall(re.escape(line), (run / "train.log").read_text())) == 1  # rank 0 logs it

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
-import signal
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +26,7 @@ from fgclass.pack import pack
 from fgclass.train import train
 
 from .conftest import HASHES_ONLY
+from .processes import run_process_group
 
 PACK = ["data=fish", HASHES_ONLY, "pack.num_workers=2", "pack.chunk_bytes=8KB"]
 
@@ -102,21 +100,6 @@ def test_two_process_ddp_sees_every_training_image_once_per_epoch(packed: Path, 
         assert len(seen[0]) == len(seen[1])  # the same number of steps on both ranks
         assert sorted(seen[0] + seen[1]) == list(range(train_rows))  # each image once, none left out
     assert ranks[0]["0"] != ranks[0]["1"]  # a new order every epoch
-
-
-def run_process_group(command: list[str], cwd: Path, timeout: float) -> tuple[int | None, str]:
-    """``command``'s exit status (None if it ran past ``timeout``) and its stdout + stderr, which the
-    second rank (a child Lightning starts) shares. On a timeout the whole process group is killed, so
-    no rank or loader worker outlives the test, and the output up to then is returned."""
-    with subprocess.Popen(
-        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
-    ) as process:
-        try:
-            output = process.communicate(timeout=timeout)[0]
-            return process.returncode, output
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            return None, f"ran past {timeout} s, killed:\n" + process.communicate()[0]
 
 
 def damaged(packed: Path, tmp_path: Path, damage: Callable[[Path], None]) -> Path:
