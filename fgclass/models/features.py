@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import io
 import logging
+import re
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -150,7 +151,8 @@ def fast_inference(model: nn.Module, example: torch.Tensor, onnx: bool = False) 
                 return path
             log.info("%s differs from the eager %s: not used", name, type(model).__name__)
         except (RuntimeError, *_ORT_ERRORS) as error:  # cannot export, trace or run it: the next path
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            message = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()  # the exporter colours its text
+            reason = message.splitlines()[0] if message else type(error).__name__
             log.info("%s cannot run %s (%s): not used", name, type(model).__name__, reason)
     return model
 
