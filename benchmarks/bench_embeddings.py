@@ -1,4 +1,4 @@
-"""Cost of the embedding judge's pass (``fgclass/data/embeddings.py``: 16 Lite0 views per image) by
+"""Cost of the embedding judge's pass (``fgclass/data/embeddings.py``: 8 Lite0 views per image) by
 how its network runs: NCHW (contiguous), NHWC (``channels_last``), NHWC traced and frozen by
 TorchScript (conv + BatchNorm folded), and exported to ONNX and run by ONNX Runtime (what the judge
 runs; its one-off export is timed apart). The same images' views go through each, in interleaved
@@ -21,13 +21,14 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.common import interleave, machine, paired_ratio, table
-from fgclass.data.embeddings import views
+from fgclass.data.embeddings import ANGLES, MIRROR, SIDE, views
 from fgclass.data.images import load_rgb
 from fgclass.data.listing import image_files
 from fgclass.models.classifier import normalize
 from fgclass.models.features import PACKAGED_LITE0, _network, onnx_runtime_session, torchscript_frozen
 
 BATCH = 8  # images per forward pass, as in the judge
+VIEWS = len(ANGLES) * (2 if MIRROR else 1)  # per image
 
 
 def main() -> None:
@@ -75,7 +76,7 @@ def main() -> None:
                     if name.startswith("NHWC"):
                         x = x.contiguous(memory_format=nhwc)
                     features = F.normalize(forward[name](x).float(), dim=1)
-                    out.append(F.normalize(features.view(-1, 16, features.shape[1]).mean(1), dim=1))
+                    out.append(F.normalize(features.view(-1, VIEWS, features.shape[1]).mean(1), dim=1))
             pooled[name] = torch.cat(out).numpy()
             return time.perf_counter() - start
 
@@ -92,7 +93,7 @@ def main() -> None:
         ]
         for name, s in seconds.items()
     ]
-    print(f"{len(paths)} images x 16 views at 160 px; decode + views: {1000 * decode:.1f} ms/img")
+    print(f"{len(paths)} images x {VIEWS} views at {SIDE} px; decode + views: {1000 * decode:.1f} ms/img")
     print(f"ONNX export and session (once per process): {export:.1f} s")
     print(table(["network", "ms/img (network)", "x faster than NCHW", "max |diff| of embeddings"], rows))
 

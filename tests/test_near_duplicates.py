@@ -270,17 +270,18 @@ def test_embedding_judge_links_copies_turned_by_any_angle_and_nothing_else(tmp_p
 def test_the_judges_fast_network_gives_the_eager_features() -> None:
     # the judge runs Lite0 by ONNX Runtime (2.07x TorchScript's speed): same features, also for a smaller
     # last batch (the fallbacks to TorchScript and to eager: fast_inference, tests/test_models.py)
+    from fgclass.data.embeddings import SIDE
     from fgclass.models.classifier import normalize
     from fgclass.models.features import _FAST_PATHS, PACKAGED_LITE0, _network
 
     features = packaged_lite0_features()
-    images = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (6, 3, 160, 160), dtype=np.uint8))
+    images = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (6, 3, SIDE, SIDE), dtype=np.uint8))
     model, mean, std = _network(PACKAGED_LITE0)
     for batch in (images[:4], images[4:]):
         with torch.inference_mode():
             eager = model(normalize(batch, mean, std))
         frozen = features(batch)
-        path = _FAST_PATHS[(PACKAGED_LITE0, (3, 160, 160))]
+        path = _FAST_PATHS[(PACKAGED_LITE0, (3, SIDE, SIDE))]
         assert getattr(path, "name", None) == "ONNX Runtime"  # not the eager network
         assert frozen.shape == eager.shape and torch.allclose(frozen, eager, atol=1e-4, rtol=1e-4)
 

@@ -2,7 +2,8 @@ import sys, numpy as np
 from benchmarks.validate_near_duplicates import judge_similarity, leak
 from fgclass.data.duplicates import group_near_duplicates, join_groups
 from fgclass.data.sources import find_fish_images, find_butterfly_images
-from fgclass.data.splits import SplitConfig, assign_splits
+from fgclass.data.placement import assign_splits
+from fgclass.data.splits import SplitConfig
 from fgclass.errors import DataError
 name = sys.argv[1]; cfgs = sys.argv[2:]
 images = (find_fish_images if name == "fish" else find_butterfly_images)(f"../shared/data/{name}")

@@ -21,6 +21,10 @@ CONFIGS = {
   "r8m_96": (96, range(0, 360, 45), True),
   "r8_112": (112, range(0, 360, 45), False),
   "r4_128": (128, range(0, 360, 90), False),
+  "r8_160": (160, range(0, 360, 45), False),
+  "r4m_160": (160, range(0, 360, 90), True),
+  "r8m_128": (128, range(0, 360, 45), True),
+  "r8_128": (128, range(0, 360, 45), False),
 }
 which = sys.argv[1:] or list(CONFIGS)
 for name, find, root in (("fish", find_fish_images, "../shared/data/fish"), ("butterfly", find_butterfly_images, "../shared/data/butterfly")):

@@ -1,11 +1,12 @@
 """Rotation-pooled ImageNet embeddings: a second near-duplicate judge beside the hashes.
 
 The fish dataset also turns photos by arbitrary angles, which the perceptual hashes catch only in
-part. Here each image's central disc is shown to an ImageNet feature extractor (given by the caller,
-:class:`ImageFeatures`; the configs give the packaged EfficientNet-Lite0) at 8 rotations (45° steps),
-as is and mirrored; the unit-length features of the 16 views are averaged.
-A copy turned by any angle or mirrored then lands close to its original (cosine near 1), while
-different photos of one species stay further apart (thresholds measured in ``docs/honest_splits.md``).
+part. Here each image's central disc, at 128 px, is shown to an ImageNet feature extractor (given by
+the caller, :class:`ImageFeatures`; the configs give the packaged EfficientNet-Lite0) at 8 rotations
+(45° steps); the unit-length features of the 8 views are averaged.
+A copy turned by any angle, or mirrored (the network's features barely change with a mirror once
+averaged over the turns), then lands close to its original (cosine near 1), while different photos of
+one species stay further apart (views, side and threshold measured in ``docs/honest_splits.md``).
 Embeddings are cached in the cache folder, keyed by the images' content digests; the pass shows a
 progress bar and logs its time. Pairs are found with a FAISS inner-product index (:func:`similar_pairs`).
 """
@@ -32,9 +33,9 @@ from fgclass.data.images import load_rgb
 from fgclass.files import cached_array
 
 log = logging.getLogger(__name__)
-SIDE = 160
+SIDE = 128
 ANGLES = tuple(range(0, 360, 45))
-MIRROR = True
+MIRROR = False  # mirrored views too (twice the cost) found no more copies: docs/honest_splits.md
 _VERSION = 1
 _BATCH = 8  # images per forward pass
 
