@@ -11,7 +11,7 @@ splits again from the cache). Two callbacks this module adds by overrides time a
 the start of the job (after the imports and composition) and a Lightning one at the first training
 step; a :class:`~fgclass.data.scan.DecodeCounter` counts the images each run decodes. The near-
 duplicate grouping is by hashes only (``data.split.embedding_threshold=null``: the embedding judge
-runs Lite0 on 16 views of every image, hours at 100 k on a CPU). Reported: the process's time to its
+runs Lite0 on 8 views of every image, 30-60 min at 100 k on 2 CPU cores). Reported: the process's time to its
 first training step (goal: cold / warm >= 50), that of the data preparation alone (job start to data
 module and model ready: scan, grouping, split, ``splits.csv``, datasets), the cold scan's per-image
 cost (its log line) and, timed in this process afterwards, the warm scan's (cache load and key check).

@@ -4,6 +4,8 @@ have not grouped already? For each coarse side: the least coarse similarity of a
 judge joins (at 0.94) and the hashes do not, and, per coarse threshold, the recall of those pairs and the
 images a second pass would embed. Run from the repository root (after a run has cached the full
 embeddings and the scan):  python docs/logs/judge_cascade.py ../shared/data/butterfly_full 64 96
+Ran at commit 4550713, when ``image_embeddings`` (the cached "today's" embeddings here) was the 16-view
+160 px judge; since ad63291 it is the 8-view 128 px one.
 """
 
 import sys
@@ -38,7 +40,7 @@ with torch.inference_mode():
         rgbs = [load_rgb(images.root / p) for p in images.paths[first : first + 8]]
         for s in sides:
             t = time.perf_counter()
-            v = torch.from_numpy(np.concatenate([views(rgb, side=s) for rgb in rgbs])).permute(0, 3, 1, 2)
+            v = torch.from_numpy(np.concatenate([views(rgb, side=s, mirror=True) for rgb in rgbs])).permute(0, 3, 1, 2)
             e = torch.nn.functional.normalize(features(v).float(), dim=1)
             pooled = torch.nn.functional.normalize(e.view(len(rgbs), -1, e.shape[1]).mean(1), dim=1)
             coarse[s].append(pooled.numpy())

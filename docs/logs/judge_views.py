@@ -57,7 +57,7 @@ with torch.inference_mode():
         rgbs = batch_images[first : first + 8]
         for s in SIDES:
             t = time.perf_counter()
-            v = torch.from_numpy(np.concatenate([views(rgb, side=s) for rgb in rgbs])).permute(0, 3, 1, 2)
+            v = torch.from_numpy(np.concatenate([views(rgb, side=s, mirror=True) for rgb in rgbs])).permute(0, 3, 1, 2)
             e = torch.nn.functional.normalize(features(v).float(), dim=1)
             per_view[s].append(e.view(len(rgbs), 16, -1).numpy())
             seconds[s] += time.perf_counter() - t

@@ -30,7 +30,7 @@ start = time.perf_counter()
 chunks = []
 with torch.inference_mode():
     for first in range(0, len(images.paths), 32):
-        batch = [views(load_rgb(images.root / p), angles=(0,), mirror=True) for p in images.paths[first : first + 32]]
+        batch = [views(load_rgb(images.root / p), side=160, angles=(0,), mirror=True) for p in images.paths[first : first + 32]]
         f = torch.nn.functional.normalize(features(torch.from_numpy(np.concatenate(batch)).permute(0, 3, 1, 2)), dim=1)
         chunks.append(torch.nn.functional.normalize(f.view(len(batch), 2, -1).mean(1), dim=1).numpy())
 two = np.concatenate(chunks)

@@ -3,6 +3,8 @@ today's 16 views at 160 px, on the full butterfly set at cosine 0.94 and 0.95: p
 pairs across species, images regrouped beyond the hash groups, and the cost per image (views + network).
 Run from the repository root after a run has cached today's embeddings and the scan:
     python docs/logs/judge_views_full.py ../shared/data/butterfly_full
+Ran at commit 4550713, when ``image_embeddings`` (the cached "today's" embeddings here) was the 16-view
+160 px judge; since ad63291 it is the 8-view 128 px one.
 """
 
 import sys
