@@ -21,14 +21,13 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.common import interleave, machine, paired_ratio, table
-from fgclass.data.embeddings import ANGLES, MIRROR, SIDE, views
+from fgclass.data.embeddings import SIDE, views
 from fgclass.data.images import load_rgb
 from fgclass.data.listing import image_files
 from fgclass.models.classifier import normalize
 from fgclass.models.features import PACKAGED_LITE0, _network, onnx_runtime_session, torchscript_frozen
 
 BATCH = 8  # images per forward pass, as in the judge
-VIEWS = len(ANGLES) * (2 if MIRROR else 1)  # per image
 
 
 def main() -> None:
@@ -47,6 +46,7 @@ def main() -> None:
         for i in range(0, len(paths), BATCH)
     ]
     decode = (time.perf_counter() - start) / len(paths)
+    per_image = len(batches[0]) // min(BATCH, len(paths))  # views of one image, as the judge makes them
 
     net, mean, std = _network(PACKAGED_LITE0)
     net = net.to(memory_format=torch.contiguous_format)
@@ -76,7 +76,7 @@ def main() -> None:
                     if name.startswith("NHWC"):
                         x = x.contiguous(memory_format=nhwc)
                     features = F.normalize(forward[name](x).float(), dim=1)
-                    out.append(F.normalize(features.view(-1, VIEWS, features.shape[1]).mean(1), dim=1))
+                    out.append(F.normalize(features.view(-1, per_image, features.shape[1]).mean(1), dim=1))
             pooled[name] = torch.cat(out).numpy()
             return time.perf_counter() - start
 
@@ -93,7 +93,7 @@ def main() -> None:
         ]
         for name, s in seconds.items()
     ]
-    print(f"{len(paths)} images x {VIEWS} views at {SIDE} px; decode + views: {1000 * decode:.1f} ms/img")
+    print(f"{len(paths)} images x {per_image} views at {SIDE} px; decode + views: {1000 * decode:.1f} ms/img")
     print(f"ONNX export and session (once per process): {export:.1f} s")
     print(table(["network", "ms/img (network)", "x faster than NCHW", "max |diff| of embeddings"], rows))
 
