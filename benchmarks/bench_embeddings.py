@@ -5,23 +5,31 @@ runs; its one-off export is timed apart). The same images' views go through each
 repetitions, so a change in the machine's load hits all alike; the pooled embeddings are compared
 with the NCHW ones (max |difference|), and decoding plus the views is timed apart.
 
+Then the judge's whole pass (``_embed``: decoding, views, network), ONNX Runtime either way: one call
+at a time on all of torch's threads, against one thread per call with as many calls side by side
+(what the judge does). ``--as-png 590x445`` first re-saves the images as PNGs of that size, as the
+full fish set's files are (PNG decoding is a large share of its pass).
+
     python -m benchmarks.bench_embeddings --root ../shared/data/butterfly_full/train --images 64
+    python -m benchmarks.bench_embeddings --root ../shared/data/fish --images 96 --as-png 590x445
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from benchmarks.common import interleave, machine, paired_ratio, table
-from fgclass.data.embeddings import SIDE, views
+from fgclass.data.embeddings import SIDE, _embed, views
 from fgclass.data.images import load_rgb
 from fgclass.data.listing import image_files
 from fgclass.models.classifier import normalize
@@ -35,9 +43,12 @@ def main() -> None:
     parser.add_argument("--root", type=Path, required=True, help="a folder of images")
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--as-png", metavar="WxH", help="re-save the images as PNGs of this size first")
     args = parser.parse_args()
     print(machine())
     paths = [args.root / p for p in image_files(args.root, args.root)[: args.images]]
+    if args.as_png:
+        paths = as_png(paths, tuple(int(v) for v in args.as_png.split("x")), Path(tempfile.mkdtemp()))
     start = time.perf_counter()
     batches = [
         torch.from_numpy(np.concatenate([views(load_rgb(p)) for p in paths[i : i + BATCH]])).permute(
@@ -96,6 +107,66 @@ def main() -> None:
     print(f"{len(paths)} images x {per_image} views at {SIDE} px; decode + views: {1000 * decode:.1f} ms/img")
     print(f"ONNX export and session (once per process): {export:.1f} s")
     print(table(["network", "ms/img (network)", "x faster than NCHW", "max |diff| of embeddings"], rows))
+    whole_pass(paths, net, normalize(batches[0], mean, std), args.reps)
+
+
+class _Features:
+    """The judge's extractor on a given inference path (``BackboneFeatures`` builds its own)."""
+
+    name = "bench"
+
+    def __init__(self, run: Callable[[torch.Tensor], torch.Tensor], mean: torch.Tensor, std: torch.Tensor):
+        self.run, self.mean, self.std = run, mean, std
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return self.run(normalize(images, self.mean, self.std))
+
+
+def as_png(paths: list[Path], size: tuple[int, int], folder: Path) -> list[Path]:
+    """``paths`` re-saved as PNGs of ``size`` (width, height) in ``folder``."""
+    out = []
+    for i, path in enumerate(paths):
+        out.append(folder / f"{i}.png")
+        cv2.imwrite(str(out[-1]), cv2.resize(cv2.imread(str(path)), size, interpolation=cv2.INTER_CUBIC))
+    return out
+
+
+def whole_pass(paths: list[Path], net: torch.nn.Module, example: torch.Tensor, reps: int) -> None:
+    """The judge's pass over ``paths``, one call at a time on all threads against calls side by side."""
+    threads = torch.get_num_threads()
+    _, mean, std = _network(PACKAGED_LITE0)
+    with torch.inference_mode():
+        ways = {
+            f"one call at a time, {threads} threads": (onnx_runtime_session(net, example, threads), 1),
+            f"{threads} calls side by side, 1 thread each (the judge)": (
+                onnx_runtime_session(net, example, 1),
+                threads,
+            ),
+        }
+    pooled: dict[str, np.ndarray] = {}
+
+    def run(name: str) -> Callable[[], float]:
+        def once() -> float:
+            path, workers = ways[name]
+            start = time.perf_counter()
+            pooled[name] = _embed(Path("/"), [str(p) for p in paths], _Features(path, mean, std), workers)
+            return time.perf_counter() - start
+
+        return once
+
+    seconds = interleave({name: run(name) for name in ways}, reps)
+    base, first = next(iter(seconds.values())), next(iter(pooled.values()))
+    rows = [
+        [
+            name,
+            1000 * statistics.median(s) / len(paths),
+            paired_ratio(base, s),
+            float(np.abs(pooled[name] - first).max()),
+        ]
+        for name, s in seconds.items()
+    ]
+    print(f"\nThe whole pass (decoding, views, network), {len(paths)} images:")
+    print(table(["ONNX Runtime", "ms/img", "x faster than one at a time", "max |diff| of embeddings"], rows))
 
 
 if __name__ == "__main__":

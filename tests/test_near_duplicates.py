@@ -286,6 +286,41 @@ def test_the_judges_fast_network_gives_the_eager_features() -> None:
         assert frozen.shape == eager.shape and torch.allclose(frozen, eager, atol=1e-4, rtol=1e-4)
 
 
+def test_the_judges_views_are_the_disc_resampled_at_each_angle() -> None:
+    # quarter turns of a resampled view stand in for resampling at 90, 135, ... degrees: the same pixels
+    from fgclass.data.embeddings import _disc, views
+
+    photo = cv2.cvtColor(cv2.imread(str(Path(__file__).parent / "data" / "monarch.jpg")), cv2.COLOR_BGR2RGB)
+    side, angles = 96, (0, 45, 90, 135, 180, 225, 270, 315, 30, 120, -60)
+    crop = min(photo.shape[:2])
+    top, left = (photo.shape[0] - crop) // 2, (photo.shape[1] - crop) // 2
+    square = photo[top : top + crop, left : left + crop]
+    disc = (cv2.resize(square, (side, side), interpolation=cv2.INTER_AREA) * _disc(side)).astype(np.uint8)
+    centre = ((side - 1) / 2, (side - 1) / 2)
+    for mirror in (False, True):
+        expected = [
+            cv2.warpAffine(np.ascontiguousarray(image), cv2.getRotationMatrix2D(centre, a, 1.0), (side, side))
+            for image in ((disc, disc[:, ::-1]) if mirror else (disc,))
+            for a in angles
+        ]
+        assert np.array_equal(views(photo, side, angles, mirror), np.stack(expected))
+
+
+def test_the_judges_pass_gives_the_same_embeddings_side_by_side(tmp_path: Path) -> None:
+    # batches run in threads side by side (one ONNX Runtime thread each): same embeddings, same order
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(19):  # three batches, the last one short
+        paths.append(f"{i}.png")
+        cv2.imwrite(str(tmp_path / paths[-1]), draw_image(i % 5, 5, 64 + 8 * (i % 3), rng))
+    features = packaged_lite0_features()
+    alone = embedding_judge._embed(tmp_path, paths, features, workers=1)
+    side_by_side = embedding_judge._embed(tmp_path, paths, features, workers=3)
+    assert alone.shape == (19, 1280) and np.array_equal(side_by_side, alone)
+    for i in (0, 10, 18):  # each row is its own image's: embedded alone, it comes out the same
+        assert np.allclose(embedding_judge._embed(tmp_path, [paths[i]], features, 1)[0], alone[i], atol=1e-5)
+
+
 def cfg_overrides(tmp_path: Path, threshold: str) -> list[str]:
     return [
         "data=image_folder",

@@ -19,6 +19,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -41,8 +42,9 @@ _BATCH = 8  # images per forward pass
 
 
 class ImageFeatures(Protocol):
-    """A feature extractor: ``uint8`` images ``(N, 3, H, W)`` in, features ``(N, F)`` out. ``name``
-    keys the embedding cache, so it must change whenever the features do."""
+    """A feature extractor: ``uint8`` images ``(N, 3, H, W)`` in, features ``(N, F)`` out, called from
+    several threads at once (one batch each). ``name`` keys the embedding cache, so it must change
+    whenever the features do."""
 
     name: str
 
@@ -60,36 +62,53 @@ def views(
     rgb: np.ndarray, side: int = SIDE, angles: Sequence[float] = ANGLES, mirror: bool = MIRROR
 ) -> np.ndarray:
     """The views of an RGB image's central disc at ``side`` px, ``(V, side, side, 3)``: turned by each
-    of ``angles``, as is (and mirrored, with ``mirror``)."""
+    of ``angles`` (counterclockwise), as is (and mirrored, with ``mirror``). Turns by a multiple of 90°
+    from one already made are exact quarter turns of it (the same pixels as resampling, for less)."""
     height, width = rgb.shape[:2]
     crop = min(height, width)
     top, left = (height - crop) // 2, (width - crop) // 2
     square = cv2.resize(rgb[top : top + crop, left : left + crop], (side, side), interpolation=cv2.INTER_AREA)
     disc = (square * _disc(side)).astype(np.uint8)
     centre = ((side - 1) / 2, (side - 1) / 2)
-    return np.stack(
-        [
-            cv2.warpAffine(
-                np.ascontiguousarray(image), cv2.getRotationMatrix2D(centre, angle, 1.0), (side, side)
-            )
-            for image in ((disc, disc[:, ::-1]) if mirror else (disc,))
-            for angle in angles
-        ]
-    )
+    out = []
+    for image in (disc, np.ascontiguousarray(disc[:, ::-1])) if mirror else (disc,):
+        turned: dict[float, np.ndarray] = {}  # by angle mod 90
+        for angle in angles:
+            base = angle % 90
+            if base not in turned:
+                matrix = cv2.getRotationMatrix2D(centre, base, 1.0)
+                turned[base] = image if base == 0 else cv2.warpAffine(image, matrix, (side, side))
+            out.append(np.rot90(turned[base], int((angle - base) // 90)))
+    return np.stack(out)
 
 
-@torch.inference_mode()
-def _embed(root: Path, paths: Sequence[str], features: ImageFeatures) -> np.ndarray:
+def _pooled(root: Path, paths: Sequence[str], features: ImageFeatures) -> np.ndarray:
+    """The unit-length mean of the unit-length features of each image's views."""
+    batch = [views(load_rgb(root / p)) for p in paths]
+    with torch.inference_mode():
+        per_view = features(torch.from_numpy(np.concatenate(batch)).permute(0, 3, 1, 2))
+        per_view = torch.nn.functional.normalize(per_view.float(), dim=1)
+        pooled = per_view.view(len(batch), -1, per_view.shape[1]).mean(1)
+        return torch.nn.functional.normalize(pooled, dim=1).numpy()
+
+
+def _embed(
+    root: Path, paths: Sequence[str], features: ImageFeatures, workers: int | None = None
+) -> np.ndarray:
+    """Embeddings of ``paths``, :data:`_BATCH` images per call of ``features``, ``workers`` calls
+    (default: torch's thread count) side by side in threads, in order; the first batch alone, so that a
+    network built on first use is built once."""
+    workers = workers or torch.get_num_threads()
+    batches = [paths[first : first + _BATCH] for first in range(0, len(paths), _BATCH)]
     out = []
     start = time.monotonic()
     bar = tqdm(total=len(paths), desc="Embedding images", unit="img", disable=None, delay=1.0)
-    with bar:
-        for first in range(0, len(paths), _BATCH):
-            batch = [views(load_rgb(root / p)) for p in paths[first : first + _BATCH]]
-            per_view = features(torch.from_numpy(np.concatenate(batch)).permute(0, 3, 1, 2))
-            per_view = torch.nn.functional.normalize(per_view.float(), dim=1)
-            pooled = per_view.view(len(batch), -1, per_view.shape[1]).mean(1)
-            out.append(torch.nn.functional.normalize(pooled, dim=1).numpy())
+    with bar, ThreadPoolExecutor(workers) as pool:
+        if batches:
+            out.append(_pooled(root, batches[0], features))
+            bar.update(len(batches[0]))
+        for batch, pooled in zip(batches[1:], pool.map(lambda b: _pooled(root, b, features), batches[1:])):
+            out.append(pooled)
             bar.update(len(batch))
     seconds = time.monotonic() - start
     log.info(

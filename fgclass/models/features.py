@@ -49,7 +49,9 @@ class BackboneFeatures:
     scaled to [0, 1] and normalised with the backbone's mean/std. The network is built on the first
     call (once per process), so a data module whose embeddings are cached never builds it; ``name``
     (the backbone) keys that cache. It runs by :func:`fast_inference` with ONNX Runtime allowed (the
-    judge's pass is long enough to repay the export), chosen once per process for every instance."""
+    judge's pass is long enough to repay the export), chosen once per process for every instance, one
+    thread per call: the judge makes as many calls side by side as torch has threads, which on 2 cores
+    runs 1.1-1.2x faster than one call at a time on both (``benchmarks/bench_embeddings.py``)."""
 
     def __init__(self, backbone: str) -> None:
         self.name = backbone
@@ -60,7 +62,7 @@ class BackboneFeatures:
         x = normalize(images, mean, std)
         key = (self.name, tuple(x.shape[1:]))
         if key not in _FAST_PATHS:  # once per process and image size: an export costs about 15 s
-            _FAST_PATHS[key] = fast_inference(model, x, onnx=True)
+            _FAST_PATHS[key] = fast_inference(model, x, onnx=True, threads=1)
             log.info("The judge's %s runs by %s", self.name, getattr(_FAST_PATHS[key], "name", "PyTorch"))
         return _FAST_PATHS[key](x)
 
@@ -101,13 +103,16 @@ def onnx_program(
         )
 
 
-def onnx_runtime_session(model: nn.Module, example: torch.Tensor) -> InferencePath:
+def onnx_runtime_session(
+    model: nn.Module, example: torch.Tensor, threads: int | None = None
+) -> InferencePath:
     """``model`` exported by :func:`onnx_program` (any batch size) and run by ONNX Runtime on the CPU
-    with torch's thread count: 2.07x the TorchScript-frozen speed for the judge's views on a 2-core
-    CPU, for about 15 s of export (``benchmarks/bench_embeddings.py``)."""
+    with ``threads`` per call (default: torch's thread count): 2.07x the TorchScript-frozen speed for
+    the judge's views on a 2-core CPU, for about 15 s of export (``benchmarks/bench_embeddings.py``).
+    Calls may run side by side from several threads."""
     program = onnx_program(model, example, dynamic_batch=True)
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
+    options.intra_op_num_threads = threads or torch.get_num_threads()
     session = onnxruntime.InferenceSession(
         program.model_proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
     )
@@ -131,19 +136,21 @@ def torchscript_frozen(model: nn.Module, example: torch.Tensor) -> InferencePath
     return InferencePath("TorchScript", lambda x: frozen(x.contiguous(memory_format=torch.channels_last)))
 
 
-def fast_inference(model: nn.Module, example: torch.Tensor, onnx: bool = False) -> nn.Module | InferencePath:
+def fast_inference(
+    model: nn.Module, example: torch.Tensor, onnx: bool = False, threads: int | None = None
+) -> nn.Module | InferencePath:
     """``model`` on the fastest path that repeats it eagerly on ``example`` (within 1e-4): ONNX Runtime
-    (with ``onnx``: it costs an export, so for long passes), else :func:`torchscript_frozen`, else
-    ``model`` itself. The other paths apply to fp32 inputs on the CPU outside autocast, with ``model``
-    in eval mode and returning one tensor; a path that cannot export, trace or run ``model``, or whose
-    output differs, is skipped with a log line."""
+    (with ``onnx``: it costs an export, so for long passes; ``threads`` per call), else
+    :func:`torchscript_frozen`, else ``model`` itself. The other paths apply to fp32 inputs on the CPU
+    outside autocast, with ``model`` in eval mode and returning one tensor; a path that cannot export,
+    trace or run ``model``, or whose output differs, is skipped with a log line."""
     fp32 = example.dtype == torch.float32 and all(p.dtype == torch.float32 for p in model.parameters())
     if example.device.type != "cpu" or not fp32 or torch.is_autocast_enabled("cpu") or model.training:
         return model
     eager = model(example)
     if not isinstance(eager, torch.Tensor):
         return model
-    candidates = [("ONNX Runtime", onnx_runtime_session)] if onnx else []
+    candidates = [("ONNX Runtime", functools.partial(onnx_runtime_session, threads=threads))] if onnx else []
     for name, build in [*candidates, ("TorchScript", torchscript_frozen)]:
         try:
             path = build(model, example)
