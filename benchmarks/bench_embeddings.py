@@ -149,7 +149,9 @@ def whole_pass(paths: list[Path], net: torch.nn.Module, example: torch.Tensor, r
         def once() -> float:
             path, workers = ways[name]
             start = time.perf_counter()
-            pooled[name] = _embed(Path("/"), [str(p) for p in paths], _Features(path, mean, std), workers)
+            pooled[name] = _embed(
+                Path("/"), [str(p.resolve()) for p in paths], _Features(path, mean, std), workers
+            )
             return time.perf_counter() - start
 
         return once
