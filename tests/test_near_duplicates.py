@@ -21,6 +21,7 @@ from fgclass.data import duplicates
 from fgclass.data import embeddings as embedding_judge
 from fgclass.data.duplicates import DEFAULT_THRESHOLD, group_near_duplicates, near_duplicate_pairs
 from fgclass.data.embeddings import image_embeddings, similar_pairs
+from fgclass.data.images import ImageError
 from fgclass.data.placement import assign_splits
 from fgclass.data.scan import dihedral_hashes, dihedral_variants, scan_images
 from fgclass.data.sources import find_folder_images
@@ -310,15 +311,27 @@ def test_the_judges_pass_gives_the_same_embeddings_side_by_side(tmp_path: Path) 
     # batches run in threads side by side (one ONNX Runtime thread each): same embeddings, same order
     rng = np.random.default_rng(0)
     paths = []
-    for i in range(19):  # three batches, the last one short
+    for i in range(37):  # five batches, the last one short
         paths.append(f"{i}.png")
         cv2.imwrite(str(tmp_path / paths[-1]), draw_image(i % 5, 5, 64 + 8 * (i % 3), rng))
     features = packaged_lite0_features()
     alone = embedding_judge._embed(tmp_path, paths, features, workers=1)
     side_by_side = embedding_judge._embed(tmp_path, paths, features, workers=3)
-    assert alone.shape == (19, 1280) and np.array_equal(side_by_side, alone)
-    for i in (0, 10, 18):  # each row is its own image's: embedded alone, it comes out the same
+    assert alone.shape == (37, 1280) and np.array_equal(side_by_side, alone)
+    for i in (0, 10, 36):  # each row is its own image's: embedded alone, it comes out the same
         assert np.allclose(embedding_judge._embed(tmp_path, [paths[i]], features, 1)[0], alone[i], atol=1e-5)
+
+    class Counted:  # the real extractor, its calls counted
+        name, calls = features.name, 0
+
+        def __call__(self, images: torch.Tensor) -> torch.Tensor:
+            Counted.calls += 1
+            return features(images)
+
+    (tmp_path / paths[9]).write_bytes(b"no longer an image")  # in the second batch
+    with pytest.raises(ImageError, match=r"9\.png"):
+        embedding_judge._embed(tmp_path, paths, Counted(), workers=1)
+    assert Counted.calls <= 2  # the first batch, perhaps the third (started as the second failed), not all 5
 
 
 def cfg_overrides(tmp_path: Path, threshold: str) -> list[str]:

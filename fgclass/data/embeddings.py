@@ -97,7 +97,7 @@ def _embed(
 ) -> np.ndarray:
     """Embeddings of ``paths``, :data:`_BATCH` images per call of ``features``, ``workers`` calls
     (default: torch's thread count) side by side in threads, in order; the first batch alone, so that a
-    network built on first use is built once."""
+    network built on first use is built once. An error stops the pass: batches not started are dropped."""
     workers = workers or torch.get_num_threads()
     batches = [paths[first : first + _BATCH] for first in range(0, len(paths), _BATCH)]
     out = []
@@ -107,7 +107,10 @@ def _embed(
         if batches:
             out.append(_pooled(root, batches[0], features))
             bar.update(len(batches[0]))
-        for batch, pooled in zip(batches[1:], pool.map(lambda b: _pooled(root, b, features), batches[1:])):
+        rest = pool.map(
+            lambda batch: _pooled(root, batch, features), batches[1:]
+        )  # an error cancels the rest
+        for batch, pooled in zip(batches[1:], rest):
             out.append(pooled)
             bar.update(len(batch))
     seconds = time.monotonic() - start
