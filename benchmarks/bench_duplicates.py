@@ -42,13 +42,16 @@ COSINE = 0.94
 _BLOCK = 64
 
 
-def planted_hashes(n: int, rng: np.random.Generator) -> np.ndarray:
+def planted_hashes(n: int, rng: np.random.Generator, planted: list | None = None) -> np.ndarray:
+    """Random hashes with 10 % planted copies; each ``(copy, source)`` is appended to ``planted``."""
     hashes = rng.integers(0, 2**64, (n, 12, 4), dtype=np.uint64)
     copies = rng.choice(n, n // 10, replace=False)
     for target in copies.tolist():
         source = int(rng.integers(n))
         if source == target:
             continue
+        if planted is not None:
+            planted.append((target, source))
         hashes[target, :DIHEDRAL] = hashes[source, rng.permutation(DIHEDRAL)]
         hashes[target, DIHEDRAL:] = hashes[source, DIHEDRAL + rng.permutation(4)]
         for bit in rng.choice(256, int(rng.integers(0, DEFAULT_THRESHOLD + 1)), replace=False).tolist():
