@@ -107,9 +107,8 @@ def _embed(
         if batches:
             out.append(_pooled(root, batches[0], features))
             bar.update(len(batches[0]))
-        rest = pool.map(
-            lambda batch: _pooled(root, batch, features), batches[1:]
-        )  # an error cancels the rest
+        # in order; an error in one batch cancels those not started
+        rest = pool.map(lambda batch: _pooled(root, batch, features), batches[1:])
         for batch, pooled in zip(batches[1:], rest):
             out.append(pooled)
             bar.update(len(batch))

@@ -51,7 +51,7 @@ class BackboneFeatures:
     (the backbone) keys that cache. It runs by :func:`fast_inference` with ONNX Runtime allowed (the
     judge's pass is long enough to repay the export), chosen once per process for every instance, one
     thread per call: the judge makes as many calls side by side as torch has threads, which on 2 cores
-    runs 1.1-1.2x faster than one call at a time on both (``benchmarks/bench_embeddings.py``)."""
+    ran 1.02-1.15x faster than one call at a time on both (``benchmarks/bench_embeddings.py``)."""
 
     def __init__(self, backbone: str) -> None:
         self.name = backbone
