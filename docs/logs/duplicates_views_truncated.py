@@ -1,7 +1,7 @@
 """Issue 36 part 1, a first look: the judge's 8 views at 128 px through Lite0 cut after stage 4 or 3
 (mean-pooled mid-level features; 1.44x and 2.1x cheaper by a one-thread ONNX Runtime probe) against the
 whole network, on the fish sample; embeddings for docs/logs/duplicates_views_analyse.py (fish_r8_128,
-fish_t4_128, fish_t3_128)."""
+fish_t4_128, fish_t3_128, and each centred over the set: ...c)."""
 
 import sys
 import time
@@ -46,5 +46,8 @@ for name in sys.argv[1:] or list(nets):
             f = torch.nn.functional.normalize(f, dim=1)
             f = torch.nn.functional.normalize(f.view(len(rgbs[i : i + 8]), -1, f.shape[1]).mean(1), dim=1)
             out.append(f.numpy())
-    np.save(f"/tmp/fgclass_views/fish_{name}.npy", np.concatenate(out))
+    pooled = np.concatenate(out)
+    np.save(f"/tmp/fgclass_views/fish_{name}.npy", pooled)
+    centred = pooled - pooled.mean(0)  # mean-pooled activations are all alike: centred over the set ("...c")
+    np.save(f"/tmp/fgclass_views/fish_{name}c.npy", centred / np.linalg.norm(centred, axis=1, keepdims=True))
     print(name, f"{(time.time() - start) / len(rgbs) * 1000:.1f} ms/img (eager)", flush=True)
