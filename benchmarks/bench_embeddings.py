@@ -33,7 +33,13 @@ from fgclass.data.embeddings import SIDE, _embed, views
 from fgclass.data.images import load_rgb
 from fgclass.data.listing import image_files
 from fgclass.models.classifier import normalize
-from fgclass.models.features import PACKAGED_LITE0, _network, onnx_runtime_session, torchscript_frozen
+from fgclass.models.features import (
+    PACKAGED_LITE0,
+    BackboneFeatures,
+    _network,
+    onnx_runtime_session,
+    torchscript_frozen,
+)
 
 BATCH = 8  # images per forward pass, as in the judge
 
@@ -107,19 +113,7 @@ def main() -> None:
     print(f"{len(paths)} images x {per_image} views at {SIDE} px; decode + views: {1000 * decode:.1f} ms/img")
     print(f"ONNX export and session (once per process): {export:.1f} s")
     print(table(["network", "ms/img (network)", "x faster than NCHW", "max |diff| of embeddings"], rows))
-    whole_pass(paths, net, normalize(batches[0], mean, std), args.reps)
-
-
-class _Features:
-    """The judge's extractor on a given inference path (``BackboneFeatures`` builds its own)."""
-
-    name = "bench"
-
-    def __init__(self, run: Callable[[torch.Tensor], torch.Tensor], mean: torch.Tensor, std: torch.Tensor):
-        self.run, self.mean, self.std = run, mean, std
-
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        return self.run(normalize(images, self.mean, self.std))
+    whole_pass(paths, args.reps)
 
 
 def as_png(paths: list[Path], size: tuple[int, int], folder: Path) -> list[Path]:
@@ -131,27 +125,23 @@ def as_png(paths: list[Path], size: tuple[int, int], folder: Path) -> list[Path]
     return out
 
 
-def whole_pass(paths: list[Path], net: torch.nn.Module, example: torch.Tensor, reps: int) -> None:
+def whole_pass(paths: list[Path], reps: int) -> None:
     """The judge's pass over ``paths``, one call at a time on all threads against calls side by side."""
     threads = torch.get_num_threads()
-    _, mean, std = _network(PACKAGED_LITE0)
-    with torch.inference_mode():
-        ways = {
-            f"one call at a time, {threads} threads": (onnx_runtime_session(net, example, threads), 1),
-            f"{threads} calls side by side, 1 thread each (the judge)": (
-                onnx_runtime_session(net, example, 1),
-                threads,
-            ),
-        }
+    ways = {  # the judge's extractor (its network exported in the warm-up repetition) and its calls at once
+        f"one call at a time, {threads} threads": (BackboneFeatures(PACKAGED_LITE0, threads), 1),
+        f"{threads} calls side by side, 1 thread each (the judge)": (
+            BackboneFeatures(PACKAGED_LITE0),
+            threads,
+        ),
+    }
     pooled: dict[str, np.ndarray] = {}
 
     def run(name: str) -> Callable[[], float]:
         def once() -> float:
-            path, workers = ways[name]
+            features, workers = ways[name]
             start = time.perf_counter()
-            pooled[name] = _embed(
-                Path("/"), [str(p.resolve()) for p in paths], _Features(path, mean, std), workers
-            )
+            pooled[name] = _embed(Path("/"), [str(p.resolve()) for p in paths], features, workers)
             return time.perf_counter() - start
 
         return once

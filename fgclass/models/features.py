@@ -31,7 +31,7 @@ _ORT_ERRORS = (  # ONNX Runtime's errors are not RuntimeErrors
     ort_state.NotImplemented,
     ort_state.RuntimeException,
 )
-_FAST_PATHS: dict[tuple[str, tuple[int, ...]], Callable[[torch.Tensor], torch.Tensor]] = {}
+_FAST_PATHS: dict[tuple[str, int, tuple[int, ...]], Callable[[torch.Tensor], torch.Tensor]] = {}
 PACKAGED_LITE0 = "timm/efficientnet_lite0"  # ImageNet weights that install with fgclass: no download
 
 
@@ -49,20 +49,21 @@ class BackboneFeatures:
     scaled to [0, 1] and normalised with the backbone's mean/std. The network is built on the first
     call (once per process), so a data module whose embeddings are cached never builds it; ``name``
     (the backbone) keys that cache. It runs by :func:`fast_inference` with ONNX Runtime allowed (the
-    judge's pass is long enough to repay the export), chosen once per process for every instance, one
-    thread per call: the judge makes as many calls side by side as torch has threads, which on 2 cores
-    ran 1.02-1.15x faster than one call at a time on both (``benchmarks/bench_embeddings.py``)."""
+    judge's pass is long enough to repay the export), chosen once per process for every instance with
+    the same ``threads`` per call. One (the default) suits the judge, which makes as many calls side by
+    side as torch has threads: on 2 cores 1.02-1.15x faster than one call at a time on both
+    (``benchmarks/bench_embeddings.py``)."""
 
-    def __init__(self, backbone: str) -> None:
-        self.name = backbone
+    def __init__(self, backbone: str, threads: int = 1) -> None:
+        self.name, self.threads = backbone, threads
 
     @torch.inference_mode()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         model, mean, std = _network(self.name)
         x = normalize(images, mean, std)
-        key = (self.name, tuple(x.shape[1:]))
+        key = (self.name, self.threads, tuple(x.shape[1:]))
         if key not in _FAST_PATHS:  # once per process and image size: an export costs about 15 s
-            _FAST_PATHS[key] = fast_inference(model, x, onnx=True, threads=1)
+            _FAST_PATHS[key] = fast_inference(model, x, onnx=True, threads=self.threads)
             log.info("The judge's %s runs by %s", self.name, getattr(_FAST_PATHS[key], "name", "PyTorch"))
         return _FAST_PATHS[key](x)
 
