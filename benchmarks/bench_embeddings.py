@@ -7,8 +7,9 @@ with the NCHW ones (max |difference|), and decoding plus the views is timed apar
 
 Then the judge's whole pass (``_embed``: decoding, views, network), ONNX Runtime either way: one call
 at a time on all of torch's threads, against one thread per call with as many calls side by side
-(what the judge does). ``--as-png 590x445`` first re-saves the images as PNGs of that size, as the
-full fish set's files are (PNG decoding is a large share of its pass).
+(what the judge does). ``--as-png 590x445`` first re-saves the images as PNGs of that size, as the full
+fish set's files are, with faint noise (``benchmarks.common.as_png``; PNG decoding is a large share of
+its pass).
 
     python -m benchmarks.bench_embeddings --root ../shared/data/butterfly_full/train --images 64
     python -m benchmarks.bench_embeddings --root ../shared/data/fish --images 96 --as-png 590x445
@@ -23,12 +24,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmarks.common import interleave, machine, paired_ratio, table
+from benchmarks.common import as_png, interleave, machine, paired_ratio, table
 from fgclass.data.embeddings import SIDE, _embed, views
 from fgclass.data.images import load_rgb
 from fgclass.data.listing import image_files
@@ -52,9 +52,11 @@ def main() -> None:
     parser.add_argument("--as-png", metavar="WxH", help="re-save the images as PNGs of this size first")
     args = parser.parse_args()
     print(machine())
-    paths = [args.root / p for p in image_files(args.root, args.root)[: args.images]]
+    root, names = args.root, image_files(args.root, args.root)[: args.images]
     if args.as_png:
-        paths = as_png(paths, tuple(int(v) for v in args.as_png.split("x")), Path(tempfile.mkdtemp()))
+        root = Path(tempfile.mkdtemp())
+        names = as_png(args.root, names, tuple(int(v) for v in args.as_png.split("x")), 1, root)
+    paths = [root / name for name in names]
     start = time.perf_counter()
     batches = [
         torch.from_numpy(np.concatenate([views(load_rgb(p)) for p in paths[i : i + BATCH]])).permute(
@@ -114,15 +116,6 @@ def main() -> None:
     print(f"ONNX export and session (once per process): {export:.1f} s")
     print(table(["network", "ms/img (network)", "x faster than NCHW", "max |diff| of embeddings"], rows))
     whole_pass(paths, args.reps)
-
-
-def as_png(paths: list[Path], size: tuple[int, int], folder: Path) -> list[Path]:
-    """``paths`` re-saved as PNGs of ``size`` (width, height) in ``folder``."""
-    out = []
-    for i, path in enumerate(paths):
-        out.append(folder / f"{i}.png")
-        cv2.imwrite(str(out[-1]), cv2.resize(cv2.imread(str(path)), size, interpolation=cv2.INTER_CUBIC))
-    return out
 
 
 def whole_pass(paths: list[Path], reps: int) -> None:

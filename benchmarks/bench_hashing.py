@@ -1,7 +1,7 @@
 """How fast fgclass scans (decodes + hashes) images, cold and from the cache, and finds pairs.
 
-    python benchmarks/bench_hashing.py /work/shared/data/fish
-    python benchmarks/bench_hashing.py /work/shared/data/fish --as-png 590x445 --copies 3
+    python -m benchmarks.bench_hashing ../shared/data/fish
+    python -m benchmarks.bench_hashing ../shared/data/fish --as-png 590x445 --copies 3
 
 ``--as-png`` first re-saves every image (``--copies`` times, each with faint noise so no two
 files are equal) as a PNG of that size in a temporary folder: the format of the Kaggle fish
@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
+from benchmarks.common import as_png
 from fgclass.data.duplicates import DEFAULT_THRESHOLD, near_duplicate_pairs
 from fgclass.data.listing import IMAGE_EXTENSIONS
 from fgclass.data.scan import scan_images
@@ -30,21 +30,6 @@ def _images(root: Path) -> list[str]:
         for p in root.rglob("*")
         if p.suffix.lower() in IMAGE_EXTENSIONS and " GT" not in p.parent.name
     )
-
-
-def _as_png(root: Path, paths: list[str], size: tuple[int, int], copies: int, out: Path) -> list[str]:
-    rng = np.random.default_rng(0)
-    written = []
-    for k in range(copies):
-        for i, path in enumerate(paths):
-            with Image.open(root / path) as image:
-                resized = image.convert("RGB").resize(size, Image.Resampling.BICUBIC)
-            pixels = np.asarray(resized, dtype=np.int16)
-            noisy = np.clip(pixels + rng.integers(-2, 3, pixels.shape), 0, 255).astype(np.uint8)
-            name = f"{k}_{i:05d}.png"
-            Image.fromarray(noisy).save(out / name)
-            written.append(name)
-    return written
 
 
 def main() -> None:
@@ -61,7 +46,7 @@ def main() -> None:
         root, paths = args.root, _images(args.root)
         if args.as_png:
             size = tuple(int(v) for v in args.as_png.split("x"))
-            root, paths = Path(tmp), _as_png(root, paths, size, args.copies, Path(tmp))
+            root, paths = Path(tmp), as_png(root, paths, size, args.copies, Path(tmp))
         megabytes = sum((root / p).stat().st_size for p in paths) / 2**20
         cache = Path(tmp) / "cache" / "scan.json"
         cores = len(os.sched_getaffinity(0))
