@@ -5,11 +5,7 @@
 mkdir -p /tmp/fgclass_views
 flock /tmp/fgclass_cpu.lock nice -n 5 bash -c '
 echo "start $(date -u +%H:%M:%S), commit $(git log --oneline -1 | cut -c1-7)"
-PYTHONPATH=. .venv/bin/python -W ignore -c "
-import numpy as np; from PIL import Image
-from fgclass.data.scan import image_hashes; from fgclass.data.sources import find_fish_images
-images = find_fish_images(\"../shared/data/fish\")
-np.save(\"/tmp/fgclass_views/fish_hashes.npy\", np.stack([image_hashes(Image.open(images.root / p).convert(\"RGB\")) for p in images.paths]))"
+PYTHONPATH=. .venv/bin/python -W ignore docs/logs/duplicates_views_hashes.py
 PYTHONPATH=. .venv/bin/python -W ignore docs/logs/duplicates_views_embed.py r8m_160 r8_160 r4m_160 r8m_128 r8_128 r8_112
 TS="0.9 0.92 0.93 0.94 0.95 0.96" PYTHONPATH=. .venv/bin/python -W ignore docs/logs/duplicates_views_analyse.py fish r8m_160 r8_160 r4m_160 r8m_128 r8_128 r8_112
 echo "end $(date -u +%H:%M:%S)"'
