@@ -51,7 +51,7 @@ class BackboneFeatures:
     (the backbone) keys that cache. It runs by :func:`fast_inference` with ONNX Runtime allowed (the
     judge's pass is long enough to repay the export), chosen once per process for every instance with
     the same ``threads`` per call. One (the default) suits the judge, which makes as many calls side by
-    side as torch has threads: on 2 cores 1.02-1.15x faster than one call at a time on both
+    side as torch has threads: on 2 cores 1.05-1.17x faster than one call at a time on both
     (``benchmarks/bench_embeddings.py``)."""
 
     def __init__(self, backbone: str, threads: int = 1) -> None:
