@@ -149,10 +149,11 @@ def embedding_judge(
     distance: np.ndarray,
     judge: np.ndarray,
 ) -> None:
-    """Pairs, false matches and the judge's leak after grouping by hashes (40 bits) + embeddings."""
+    """Pairs, false matches and the judge's leak after grouping by hashes (40 bits) + embeddings (flips
+    and quarter turns sharing one, as the data module embeds them)."""
     n, same_class = len(labels), labels[:, None] == labels[None, :]
     digests, features = [r.digest for r in scan.records], packaged_lite0_features()
-    embeddings = image_embeddings(images.root, images.paths, digests, features, args.cache_dir)
+    embeddings = image_embeddings(images.root, images.paths, digests, features, args.cache_dir, scan.hashes)
     similarity = embeddings @ embeddings.T
     np.fill_diagonal(similarity, -1)
     print(

@@ -268,6 +268,43 @@ def test_embedding_judge_links_copies_turned_by_any_angle_and_nothing_else(tmp_p
     assert np.array_equal(np.load(cached), embeddings)
 
 
+def test_flips_and_quarter_turns_share_one_embedding_and_still_link_what_they_linked(tmp_path: Path) -> None:
+    # the monarch set plus a lossless mirror and quarter turn of the photo: given the hashes, those two
+    # are not embedded but take the photo's embedding; the turned copies still link to the three of them
+    names = _monarch_files(tmp_path / "MONARCH")
+    photo = cv2.imread(str(tmp_path / "MONARCH" / "copy_orig.jpg"))
+    for name, picture in {"copy_mirror": photo[:, ::-1], "copy_quarter": np.rot90(photo)}.items():
+        cv2.imwrite(str(tmp_path / "MONARCH" / f"{name}.png"), np.ascontiguousarray(picture))
+        names[f"MONARCH/{name}.png"] = name
+    paths = sorted(names)
+    scan = scan_images(tmp_path, paths)
+    digests = [r.digest for r in scan.records]
+
+    class Counted:  # the real extractor, the images it sees counted
+        name, images = packaged_lite0_features().name, 0
+
+        def __call__(self, images: torch.Tensor) -> torch.Tensor:
+            Counted.images += len(images) // len(embedding_judge.ANGLES)
+            return packaged_lite0_features()(images)
+
+    shared = image_embeddings(tmp_path, paths, digests, Counted(), tmp_path / "cache", scan.hashes)
+    assert Counted.images == len(paths) - 2
+    own = image_embeddings(tmp_path, paths, digests, Counted(), None)
+    assert Counted.images == 2 * len(paths) - 2
+    row = {names[p]: i for i, p in enumerate(paths)}
+    for copy in ("copy_mirror", "copy_quarter"):
+        assert np.array_equal(shared[row[copy]], shared[row["copy_orig"]])
+        assert float(own[row[copy]] @ own[row["copy_orig"]]) > 0.97  # what sharing stands in for
+    for vectors in (shared, own):
+        linked = {frozenset((names[paths[i]], names[paths[j]])) for i, j, _ in similar_pairs(vectors, 0.94)}
+        copies = [n for n in names.values() if n.startswith("copy")]
+        assert linked == {frozenset(pair) for pair in itertools.combinations(copies, 2)}
+    # the cache holds the embedded images' rows and gives the same result again
+    again = image_embeddings(tmp_path, paths, digests, Counted(), tmp_path / "cache", scan.hashes)
+    assert np.array_equal(again, shared)
+    assert Counted.images == 2 * len(paths) - 2
+
+
 def test_the_judges_fast_network_gives_the_eager_features() -> None:
     # the judge runs Lite0 by ONNX Runtime (2.07x TorchScript's speed): same features, also for a smaller
     # last batch (the fallbacks to TorchScript and to eager: fast_inference, tests/test_models.py)

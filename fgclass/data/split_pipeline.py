@@ -57,7 +57,9 @@ def plan_splits(
                     "default) or set data.split.embedding_threshold=null."
                 )
             digests = [r.digest for r in scan.records]
-            embeddings = image_embeddings(images.root, images.paths, digests, embedder, cache_dir)
+            embeddings = image_embeddings(
+                images.root, images.paths, digests, embedder, cache_dir, scan.hashes
+            )
             groups = join_groups(groups, similar_pairs(embeddings, config.embedding_threshold))
     where = where or str(images.root)
     if config.mode == "official":
