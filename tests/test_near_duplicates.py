@@ -268,7 +268,9 @@ def test_embedding_judge_links_copies_turned_by_any_angle_and_nothing_else(tmp_p
     assert np.array_equal(np.load(cached), embeddings)
 
 
-def test_flips_and_quarter_turns_share_one_embedding_and_still_link_what_they_linked(tmp_path: Path) -> None:
+def test_flips_and_quarter_turns_share_one_embedding_and_still_link_what_they_linked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # the monarch set plus a lossless mirror and quarter turn of the photo: given the hashes, those two
     # are not embedded but take the photo's embedding; the turned copies still link to the three of them
     names = _monarch_files(tmp_path / "MONARCH")
@@ -299,7 +301,12 @@ def test_flips_and_quarter_turns_share_one_embedding_and_still_link_what_they_li
         linked = {frozenset((names[paths[i]], names[paths[j]])) for i, j, _ in similar_pairs(vectors, 0.94)}
         copies = [n for n in names.values() if n.startswith("copy")]
         assert linked == {frozenset(pair) for pair in itertools.combinations(copies, 2)}
-    # the cache holds the embedded images' rows and gives the same result again
+
+    # the cache holds the embedded images' rows and who shares whose: a second run searches and embeds nothing
+    def no_search(*args: object) -> None:
+        raise AssertionError("searched the hashes again")
+
+    monkeypatch.setattr(duplicates, "group_near_duplicates", no_search)
     again = image_embeddings(tmp_path, paths, digests, Counted(), tmp_path / "cache", scan.hashes)
     assert np.array_equal(again, shared)
     assert Counted.images == 2 * len(paths) - 2

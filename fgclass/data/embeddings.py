@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from fgclass.data.duplicates import EXHAUSTIVE_UP_TO, PROBES, group_near_duplicates
+from fgclass.data.duplicates import EXHAUSTIVE_UP_TO, PROBES, group_near_duplicates_cached
 from fgclass.data.images import load_rgb
 from fgclass.data.scan import DIHEDRAL
 from fgclass.files import cached_array
@@ -141,11 +141,10 @@ def image_embeddings(
     cache, and ``features`` is only called on a cache miss. With ``hashes`` (the scan's, ``(N,
     variants, words)``), each group of flips and quarter turns of one picture within :data:`COPY_BITS`
     is embedded once, by its first image, whose embedding the others share."""
-    first = (
-        group_near_duplicates(hashes[:, :DIHEDRAL], COPY_BITS)
-        if hashes is not None
-        else np.arange(len(paths))
-    )
+    if hashes is None:
+        first = np.arange(len(paths))
+    else:  # cached too, so that a run whose embeddings are cached does not search the hashes again
+        first = group_near_duplicates_cached(np.ascontiguousarray(hashes[:, :DIHEDRAL]), COPY_BITS, cache_dir)
     embedded = np.unique(first)
     key = hashlib.sha1(f"{_VERSION}:{SIDE}:{ANGLES}:{MIRROR}:{features.name}".encode())
     for i in embedded:
