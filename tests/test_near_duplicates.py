@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import itertools
 import os
+import threading
 from collections import defaultdict
 from pathlib import Path
 
@@ -229,6 +230,22 @@ def test_copies_rotated_by_any_angle_are_grouped(tmp_path: Path) -> None:
     assert not list(near_duplicate_pairs(scan.hashes[:, :8], DEFAULT_THRESHOLD))
 
 
+class _Counted:
+    """The judge's real extractor, its calls and the images they carry counted (calls come from several
+    threads at once)."""
+
+    def __init__(self) -> None:
+        self.features = packaged_lite0_features()
+        self.name, self.calls, self.images = self.features.name, 0, 0
+        self._lock = threading.Lock()
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        with self._lock:
+            self.calls += 1
+            self.images += len(images) // len(embedding_judge.ANGLES)
+        return self.features(images)
+
+
 def _monarch_files(folder: Path) -> dict[str, str]:
     """The real monarch photo, turned by arbitrary angles (black corners), mirrored and zoomed by 1.2
     (which puts the hashes 110-120 bits apart), plus 2x zooms of its four quadrants: three copies,
@@ -282,17 +299,11 @@ def test_flips_and_quarter_turns_share_one_embedding_and_still_link_what_they_li
     scan = scan_images(tmp_path, paths)
     digests = [r.digest for r in scan.records]
 
-    class Counted:  # the real extractor, the images it sees counted
-        name, images = packaged_lite0_features().name, 0
-
-        def __call__(self, images: torch.Tensor) -> torch.Tensor:
-            Counted.images += len(images) // len(embedding_judge.ANGLES)
-            return packaged_lite0_features()(images)
-
-    shared = image_embeddings(tmp_path, paths, digests, Counted(), tmp_path / "cache", scan.hashes)
-    assert Counted.images == len(paths) - 2
-    own = image_embeddings(tmp_path, paths, digests, Counted(), None)
-    assert Counted.images == 2 * len(paths) - 2
+    counted = _Counted()
+    shared = image_embeddings(tmp_path, paths, digests, counted, tmp_path / "cache", scan.hashes)
+    assert counted.images == len(paths) - 2
+    own = image_embeddings(tmp_path, paths, digests, counted, None)
+    assert counted.images == 2 * len(paths) - 2
     row = {names[p]: i for i, p in enumerate(paths)}
     for copy in ("copy_mirror", "copy_quarter"):
         assert np.array_equal(shared[row[copy]], shared[row["copy_orig"]])
@@ -307,9 +318,9 @@ def test_flips_and_quarter_turns_share_one_embedding_and_still_link_what_they_li
         raise AssertionError("searched the hashes again")
 
     monkeypatch.setattr(duplicates, "group_near_duplicates", no_search)
-    again = image_embeddings(tmp_path, paths, digests, Counted(), tmp_path / "cache", scan.hashes)
+    again = image_embeddings(tmp_path, paths, digests, counted, tmp_path / "cache", scan.hashes)
     assert np.array_equal(again, shared)
-    assert Counted.images == 2 * len(paths) - 2
+    assert counted.images == 2 * len(paths) - 2
 
 
 def test_the_judges_fast_network_gives_the_eager_features() -> None:
@@ -365,17 +376,11 @@ def test_the_judges_pass_gives_the_same_embeddings_side_by_side(tmp_path: Path) 
     for i in (0, 10, 36):  # each row is its own image's: embedded alone, it comes out the same
         assert np.allclose(embedding_judge._embed(tmp_path, [paths[i]], features, 1)[0], alone[i], atol=1e-5)
 
-    class Counted:  # the real extractor, its calls counted
-        name, calls = features.name, 0
-
-        def __call__(self, images: torch.Tensor) -> torch.Tensor:
-            Counted.calls += 1
-            return features(images)
-
+    counted = _Counted()
     (tmp_path / paths[9]).write_bytes(b"no longer an image")  # in the second batch
     with pytest.raises(ImageError, match=r"9\.png"):
-        embedding_judge._embed(tmp_path, paths, Counted(), workers=1)
-    assert Counted.calls <= 2  # the first batch, perhaps the third (started as the second failed), not all 5
+        embedding_judge._embed(tmp_path, paths, counted, workers=1)
+    assert counted.calls <= 2  # the first batch, perhaps the third (started as the second failed), not all 5
 
 
 def cfg_overrides(tmp_path: Path, threshold: str) -> list[str]:

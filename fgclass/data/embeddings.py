@@ -88,14 +88,20 @@ def views(
     return np.stack(out)
 
 
+def pool_views(per_view: torch.Tensor, images: int) -> torch.Tensor:
+    """``(images, F)``: the unit-length mean of the unit-length features ``per_view`` of each image's
+    views, ``(images * V, F)`` with one image's ``V`` views after another's."""
+    per_view = torch.nn.functional.normalize(per_view.float(), dim=1)
+    return torch.nn.functional.normalize(per_view.view(images, -1, per_view.shape[1]).mean(1), dim=1)
+
+
 def _pooled(root: Path, paths: Sequence[str], features: ImageFeatures) -> np.ndarray:
-    """The unit-length mean of the unit-length features of each image's views."""
+    """:func:`pool_views` of each image's views."""
     batch = [views(load_rgb(root / p)) for p in paths]
     with torch.inference_mode():
-        per_view = features(torch.from_numpy(np.concatenate(batch)).permute(0, 3, 1, 2))
-        per_view = torch.nn.functional.normalize(per_view.float(), dim=1)
-        pooled = per_view.view(len(batch), -1, per_view.shape[1]).mean(1)
-        return torch.nn.functional.normalize(pooled, dim=1).numpy()
+        return pool_views(
+            features(torch.from_numpy(np.concatenate(batch)).permute(0, 3, 1, 2)), len(batch)
+        ).numpy()
 
 
 def _embed(
@@ -144,8 +150,8 @@ def image_embeddings(
     if hashes is None:
         first = np.arange(len(paths))
     else:  # cached too, so that a run whose embeddings are cached does not search the hashes again
-        first = group_near_duplicates_cached(np.ascontiguousarray(hashes[:, :DIHEDRAL]), COPY_BITS, cache_dir)
-    embedded = np.unique(first)
+        first = group_near_duplicates_cached(hashes[:, :DIHEDRAL], COPY_BITS, cache_dir)
+    embedded, row = np.unique(first, return_inverse=True)  # the images embedded; each image's row of them
     key = hashlib.sha1(f"{_VERSION}:{SIDE}:{ANGLES}:{MIRROR}:{features.name}".encode())
     for i in embedded:
         key.update(digests[i].encode())
@@ -163,7 +169,7 @@ def image_embeddings(
             )
         return _embed(root, [paths[i] for i in embedded], features)
 
-    return cached_array(path, compute, valid)[np.searchsorted(embedded, first)]
+    return cached_array(path, compute, valid)[row]
 
 
 def similar_pairs(embeddings: np.ndarray, threshold: float) -> list[tuple[int, int, int]]:
