@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from benchmarks.common import memory_mb, reset_peak
-from fgclass.data import duplicates
+from fgclass.data import duplicates, embeddings
 from fgclass.data.duplicates import DEFAULT_THRESHOLD, near_duplicate_pairs
 from fgclass.data.embeddings import similar_pairs
 from fgclass.data.scan import DIHEDRAL
@@ -167,7 +167,10 @@ def main() -> None:
         faiss.omp_set_num_threads(args.threads)
         torch.set_num_threads(args.threads)
     threads = faiss.omp_get_max_threads()
-    print(f"{cpu_name()}; faiss {faiss.__version__}, {threads} threads, {duplicates.PROBES} probes")
+    print(
+        f"{cpu_name()}; faiss {faiss.__version__}, {threads} threads, "
+        f"{duplicates.PROBES} probes per hash query, {embeddings.PROBES} per embedding query"
+    )
     rows = []
     for kind in args.kinds:
         previous = None

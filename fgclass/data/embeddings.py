@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from fgclass.data.duplicates import EXHAUSTIVE_UP_TO, PROBES, group_near_duplicates_cached
+from fgclass.data.duplicates import EXHAUSTIVE_UP_TO, group_near_duplicates_cached
 from fgclass.data.images import load_rgb
 from fgclass.data.scan import DIHEDRAL
 from fgclass.files import cached_array
@@ -45,6 +45,9 @@ _BATCH = 8  # images per forward pass
 # a flip or quarter turn of an image within this many of the 256 hash bits shares its embedding: on the
 # fish sample such copies' own embeddings are at cosine 0.976 or more (mirrored), 0.994 (turned)
 COPY_BITS = 4
+# inverted lists searched per embedding query: 8 find every pair 32 find, on the full butterfly set and on
+# generated embeddings, in a third of the time (docs/honest_splits.md, "Pair search with FAISS")
+PROBES = 8
 
 
 class ImageFeatures(Protocol):
@@ -176,8 +179,8 @@ def similar_pairs(embeddings: np.ndarray, threshold: float) -> list[tuple[int, i
     """Pairs ``(i, j, 0)``, ``i < j``, whose embeddings' cosine similarity is at least ``threshold``.
 
     Found by a FAISS inner-product range search (exhaustive up to
-    :data:`~fgclass.data.duplicates.EXHAUSTIVE_UP_TO` images, else an inverted file searched in
-    :data:`~fgclass.data.duplicates.PROBES` lists), each pair kept by its exact similarity.
+    :data:`~fgclass.data.duplicates.EXHAUSTIVE_UP_TO` images, else an inverted file of about
+    ``2 sqrt(N)`` lists searched in :data:`PROBES`), each pair kept by its exact similarity.
     """
     vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
     if len(vectors) < 2:

@@ -1,0 +1,5 @@
+# Issue 29: probes of the embedding search's inverted file (8, 16, 32) on real butterfly embeddings and generated
+# ones, alone under the CPU lock; the butterfly .npy is the judge's cache of the full butterfly set.
+# setsid nohup bash docs/logs/duplicates_embedding_probes.sh > docs/logs/duplicates_embedding_probes.log 2>&1 < /dev/null &
+# BUTTERFLY_EMBEDDINGS: the judge's cached embeddings of the full butterfly set (embeddings-7ef8c2d312a82afe91b2.npy in its cache folder).
+flock /tmp/fgclass_cpu.lock nice -n 5 bash -c 'echo "start $(date -u +%H:%M:%S), commit $(git log --oneline -1 | cut -c1-7), load $(cut -d" " -f1-3 /proc/loadavg)"; lscpu | grep "Model name"; PYTHONPATH=. .venv/bin/python -W ignore docs/logs/duplicates_embedding_probes.py 4096 100000 --real "$BUTTERFLY_EMBEDDINGS" 2>&1 | grep --line-buffered -v -i "loading faiss\|avx2"; PYTHONPATH=. .venv/bin/python -W ignore docs/logs/duplicates_embedding_probes.py 8192 300000 --probes 8 16 2>&1 | grep --line-buffered -v -i "loading faiss\|avx2"; echo "end $(date -u +%H:%M:%S), load $(cut -d" " -f1-3 /proc/loadavg)"'

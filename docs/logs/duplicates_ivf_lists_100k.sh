@@ -1,0 +1,3 @@
+# Issue 29: fewer, larger inverted lists with fewer probes (100,000 generated hashes), alone under the CPU lock.
+# setsid nohup bash docs/logs/duplicates_ivf_lists_100k.sh > docs/logs/duplicates_ivf_lists_100k.log 2>&1 < /dev/null &
+flock /tmp/fgclass_cpu.lock nice -n 5 bash -c 'echo "start $(date -u +%H:%M:%S), commit $(git log --oneline -1 | cut -c1-7), load $(cut -d" " -f1-3 /proc/loadavg)"; lscpu | grep "Model name"; PYTHONPATH=. .venv/bin/python -W ignore docs/logs/duplicates_ivf_lists.py 100000 2:32 1:16 1:12 1:8 0.5:8 0.5:6 0.5:4 0.25:4 0.25:2 2:32 2>&1 | grep -v -i "faiss\|avx2"; echo "end $(date -u +%H:%M:%S), load $(cut -d" " -f1-3 /proc/loadavg)"'
