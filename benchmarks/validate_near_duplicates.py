@@ -24,8 +24,14 @@ from collections import Counter
 import cv2
 import numpy as np
 
-from fgclass.data.duplicates import group_ids, join_groups, near_duplicate_pairs
-from fgclass.data.embeddings import image_embeddings, similar_pairs
+from fgclass.data.duplicates import (
+    DEFAULT_THRESHOLD,
+    copy_groups,
+    group_ids,
+    join_groups,
+    near_duplicate_pairs,
+)
+from fgclass.data.embeddings import COPY_BITS, image_embeddings, similar_pairs
 from fgclass.data.placement import assign_splits
 from fgclass.data.scan import ScanResult, scan_images
 from fgclass.data.sources import LabelledImages, find_butterfly_images, find_fish_images
@@ -153,7 +159,8 @@ def embedding_judge(
     and quarter turns sharing one, as the data module embeds them)."""
     n, same_class = len(labels), labels[:, None] == labels[None, :]
     digests, features = [r.digest for r in scan.records], packaged_lite0_features()
-    embeddings = image_embeddings(images.root, images.paths, digests, features, args.cache_dir, scan.hashes)
+    copies = copy_groups(scan.hashes, near_duplicate_pairs(scan.hashes, DEFAULT_THRESHOLD), COPY_BITS)
+    embeddings = image_embeddings(images.root, images.paths, digests, features, args.cache_dir, copies)
     similarity = embeddings @ embeddings.T
     np.fill_diagonal(similarity, -1)
     print(

@@ -20,8 +20,14 @@ from fgclass.audit import audit
 from fgclass.config import compose_config
 from fgclass.data import duplicates
 from fgclass.data import embeddings as embedding_judge
-from fgclass.data.duplicates import DEFAULT_THRESHOLD, group_near_duplicates, near_duplicate_pairs
-from fgclass.data.embeddings import image_embeddings, similar_pairs
+from fgclass.data.duplicates import (
+    DEFAULT_THRESHOLD,
+    copy_groups,
+    group_near_duplicates,
+    near_duplicate_pairs,
+    near_duplicate_pairs_cached,
+)
+from fgclass.data.embeddings import COPY_BITS, image_embeddings, similar_pairs
 from fgclass.data.images import ImageError
 from fgclass.data.placement import assign_splits
 from fgclass.data.scan import dihedral_hashes, dihedral_variants, scan_images
@@ -298,13 +304,16 @@ def test_flips_and_quarter_turns_share_one_embedding_and_still_link_what_they_li
     paths = sorted(names)
     scan = scan_images(tmp_path, paths)
     digests = [r.digest for r in scan.records]
+    row = {names[p]: i for i, p in enumerate(paths)}
+    flips = copy_groups(scan.hashes, near_duplicate_pairs(scan.hashes, DEFAULT_THRESHOLD), COPY_BITS)
+    assert flips[row["copy_mirror"]] == flips[row["copy_quarter"]] == flips[row["copy_orig"]]
+    assert len(set(flips.tolist())) == len(paths) - 2  # the copies turned by other angles are no flips
 
     counted = _Counted()
-    shared = image_embeddings(tmp_path, paths, digests, counted, tmp_path / "cache", scan.hashes)
+    shared = image_embeddings(tmp_path, paths, digests, counted, tmp_path / "cache", flips)
     assert counted.images == len(paths) - 2
     own = image_embeddings(tmp_path, paths, digests, counted, None)
     assert counted.images == 2 * len(paths) - 2
-    row = {names[p]: i for i, p in enumerate(paths)}
     for copy in ("copy_mirror", "copy_quarter"):
         assert np.array_equal(shared[row[copy]], shared[row["copy_orig"]])
         assert float(own[row[copy]] @ own[row["copy_orig"]]) > 0.97  # what sharing stands in for
@@ -313,12 +322,8 @@ def test_flips_and_quarter_turns_share_one_embedding_and_still_link_what_they_li
         copies = [n for n in names.values() if n.startswith("copy")]
         assert linked == {frozenset(pair) for pair in itertools.combinations(copies, 2)}
 
-    # the cache holds the embedded images' rows and who shares whose: a second run searches and embeds nothing
-    def no_search(*args: object) -> None:
-        raise AssertionError("searched the hashes again")
-
-    monkeypatch.setattr(duplicates, "group_near_duplicates", no_search)
-    again = image_embeddings(tmp_path, paths, digests, counted, tmp_path / "cache", scan.hashes)
+    # the cache holds the embedded images' rows: a second run embeds nothing
+    again = image_embeddings(tmp_path, paths, digests, counted, tmp_path / "cache", flips)
     assert np.array_equal(again, shared)
     assert counted.images == 2 * len(paths) - 2
 
@@ -451,6 +456,45 @@ def test_faiss_hash_search_finds_exactly_the_brute_force_pairs(
     assert planted <= {(i, j) for i, j, _ in expected}  # the planted copies are among them
     assert set(near_duplicate_pairs(hashes, DEFAULT_THRESHOLD)) == expected
     assert set(near_duplicate_pairs(hashes, 12)) == {p for p in expected if p[2] <= 12}
+
+
+@pytest.mark.parametrize("exhaustive_up_to", [10_000, 50])  # a flat index, an inverted file
+def test_flips_and_quarter_turns_come_from_the_pairs_as_their_own_search_finds_them(
+    monkeypatch: pytest.MonkeyPatch, exhaustive_up_to: int
+) -> None:
+    # the images that share an embedding: within COPY_BITS by the 8 flip/rotation hashes alone, taken from
+    # the pairs the split searched for, equal to a search of those hashes alone at that radius
+    monkeypatch.setattr(duplicates, "EXHAUSTIVE_UP_TO", exhaustive_up_to)
+    hashes, _ = _planted_hashes(400, seed=exhaustive_up_to)
+    rng = np.random.default_rng(exhaustive_up_to)
+    for target in range(0, 80, 2):  # copies of the next image with 0-8 bits flipped in their flips only
+        hashes[target, :8] = hashes[target + 1, rng.permutation(8)]
+        for bit in rng.choice(256, int(rng.integers(0, 9)), replace=False).tolist():
+            hashes[target, :8, bit // 64] ^= np.uint64(1 << (bit % 64))
+    hashes[60:80:2, 8:] = hashes[61:80:2, 8:]  # and some with equal upright discs: near by those, not flips
+    hashes[60:80:2, :8] ^= np.uint64(2**64 - 1)
+    pairs = near_duplicate_pairs(hashes, DEFAULT_THRESHOLD)
+    copies = copy_groups(hashes, pairs, COPY_BITS)
+    assert np.array_equal(copies, group_near_duplicates(hashes[:, :8], COPY_BITS))
+    assert 10 < len(hashes) - len(set(copies.tolist())) < 30
+    assert {(i, j) for i, j, d in pairs if d == 0 and copies[i] != copies[j]}  # near by the discs only
+
+
+def test_pairs_are_cached_so_a_warm_run_searches_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashes, planted = _planted_hashes(300, seed=5)
+    pairs = near_duplicate_pairs_cached(hashes, DEFAULT_THRESHOLD, tmp_path)
+    assert pairs == near_duplicate_pairs(hashes, DEFAULT_THRESHOLD)
+    assert planted <= {(i, j) for i, j, _ in pairs}
+
+    def no_search(*args: object) -> None:
+        raise AssertionError("searched the hashes again")
+
+    monkeypatch.setattr(duplicates, "near_duplicate_pairs", no_search)
+    assert near_duplicate_pairs_cached(hashes, DEFAULT_THRESHOLD, tmp_path) == pairs
+    with pytest.raises(AssertionError, match="searched the hashes again"):  # another threshold: another entry
+        near_duplicate_pairs_cached(hashes, 12, tmp_path)
 
 
 @pytest.mark.parametrize("exhaustive_up_to", [10_000, 50])

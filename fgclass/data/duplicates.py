@@ -124,17 +124,34 @@ def group_near_duplicates(hashes: np.ndarray, threshold: int) -> np.ndarray:
     return group_ids(len(hashes), near_duplicate_pairs(hashes, threshold))
 
 
-def group_near_duplicates_cached(
+def copy_groups(hashes: np.ndarray, pairs: list[tuple[int, int, int]], bits: int) -> np.ndarray:
+    """Group id per image, linking those of ``pairs`` (from :func:`near_duplicate_pairs` at a threshold
+    of at least ``bits``) that are flips or quarter turns of one another: within ``bits`` by the 8
+    flip/rotation hashes alone. No second search: the pairs already hold every such copy."""
+    rows = np.array([(i, j) for i, j, _ in pairs], dtype=np.int64).reshape(-1, 2)
+    flips = pair_distances(np.asarray(hashes, dtype=np.uint64)[:, :DIHEDRAL], rows)
+    return group_ids(len(hashes), [pair for pair, d in zip(pairs, flips.tolist()) if d <= bits])
+
+
+def near_duplicate_pairs_cached(
     hashes: np.ndarray, threshold: int, cache_dir: str | Path | None
-) -> np.ndarray:
-    """:func:`group_near_duplicates`, remembered in ``cache_dir`` for identical hashes + threshold
+) -> list[tuple[int, int, int]]:
+    """:func:`near_duplicate_pairs`, remembered in ``cache_dir`` for identical hashes + threshold
     (:func:`~fgclass.files.cached_array`: computed once by runs that start together)."""
     path = None
     if cache_dir is not None:
         key = hashlib.sha1(np.ascontiguousarray(hashes).tobytes() + str(threshold).encode()).hexdigest()
-        path = Path(cache_dir) / f"groups-{key[:20]}.npy"
+        path = Path(cache_dir) / f"pairs-{key[:20]}.npy"
 
-    def valid(ids: np.ndarray) -> bool:
-        return ids.dtype.kind == "i" and ids.shape == (len(hashes),)
+    def compute() -> np.ndarray:
+        return np.array(near_duplicate_pairs(hashes, threshold), dtype=np.int64).reshape(-1, 3)
 
-    return cached_array(path, lambda: group_near_duplicates(hashes, threshold), valid)
+    def valid(pairs: np.ndarray) -> bool:
+        return (
+            pairs.dtype == np.int64
+            and pairs.ndim == 2
+            and pairs.shape[1] == 3
+            and bool(((pairs[:, :2] >= 0) & (pairs[:, :2] < len(hashes))).all())
+        )
+
+    return [(i, j, d) for i, j, d in cached_array(path, compute, valid).tolist()]

@@ -7,7 +7,7 @@ the caller, :class:`ImageFeatures`; the configs give the packaged EfficientNet-L
 A copy turned by any angle, or mirrored (the network's features barely change with a mirror once
 averaged over the turns), then lands close to its original (cosine near 1), while different photos of
 one species stay further apart (views, side and threshold measured in ``docs/honest_splits.md``).
-Given the scan's hashes, an image that is a flip or quarter turn of another (within :data:`COPY_BITS`,
+Told which images are flips or quarter turns of another (within :data:`COPY_BITS` of the hashes,
 as the fish set's augmented copies are) is not embedded: it takes that image's embedding, nearly its own.
 Embeddings are cached in the cache folder, keyed by the images' content digests; the pass shows a
 progress bar and logs its time. Pairs are found with a FAISS inner-product index (:func:`similar_pairs`).
@@ -31,9 +31,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from fgclass.data.duplicates import EXHAUSTIVE_UP_TO, group_near_duplicates_cached
+from fgclass.data.duplicates import EXHAUSTIVE_UP_TO
 from fgclass.data.images import load_rgb
-from fgclass.data.scan import DIHEDRAL
 from fgclass.files import cached_array
 
 log = logging.getLogger(__name__)
@@ -143,17 +142,15 @@ def image_embeddings(
     digests: Sequence[str],
     features: ImageFeatures,
     cache_dir: str | Path | None = None,
-    hashes: np.ndarray | None = None,
+    copies: np.ndarray | None = None,
 ) -> np.ndarray:
     """Unit-length rotation-pooled embedding of each (readable) image ``root / paths[i]`` by
     ``features``; ``digests`` (their content digests, from the scan) and ``features.name`` key the
-    cache, and ``features`` is only called on a cache miss. With ``hashes`` (the scan's, ``(N,
-    variants, words)``), each group of flips and quarter turns of one picture within :data:`COPY_BITS`
-    is embedded once, by its first image, whose embedding the others share."""
-    if hashes is None:
-        first = np.arange(len(paths))
-    else:  # cached too, so that a run whose embeddings are cached does not search the hashes again
-        first = group_near_duplicates_cached(hashes[:, :DIHEDRAL], COPY_BITS, cache_dir)
+    cache, and ``features`` is only called on a cache miss. With ``copies`` (a group id per image: the
+    flips and quarter turns of one picture within :data:`COPY_BITS`,
+    :func:`~fgclass.data.duplicates.copy_groups`), each group is embedded once, by its first image,
+    whose embedding the others share."""
+    first = np.arange(len(paths)) if copies is None else np.asarray(copies)
     embedded, row = np.unique(first, return_inverse=True)  # the images embedded; each image's row of them
     key = hashlib.sha1(f"{_VERSION}:{SIDE}:{ANGLES}:{MIRROR}:{features.name}".encode())
     for i in embedded:

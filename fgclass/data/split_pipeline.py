@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fgclass.data.duplicates import group_near_duplicates_cached, join_groups
-from fgclass.data.embeddings import ImageFeatures, image_embeddings, similar_pairs
+from fgclass.data.duplicates import copy_groups, group_ids, join_groups, near_duplicate_pairs_cached
+from fgclass.data.embeddings import COPY_BITS, ImageFeatures, image_embeddings, similar_pairs
 from fgclass.data.placement import assign_splits, official_splits, subsample_train
 from fgclass.data.scan import ScanResult, cache_file_for, scan_images
 from fgclass.data.sources import LabelledImages
@@ -48,7 +48,8 @@ def plan_splits(
     training share kept. ``where`` names the images in errors (default: their root)."""
     groups = None
     if config.group_near_duplicates:
-        groups = group_near_duplicates_cached(scan.hashes, config.threshold, cache_dir)
+        pairs = near_duplicate_pairs_cached(scan.hashes, config.threshold, cache_dir)
+        groups = group_ids(len(scan.hashes), pairs)
         if config.embedding_threshold is not None:
             if embedder is None:
                 raise ConfigError(
@@ -57,9 +58,8 @@ def plan_splits(
                     "default) or set data.split.embedding_threshold=null."
                 )
             digests = [r.digest for r in scan.records]
-            embeddings = image_embeddings(
-                images.root, images.paths, digests, embedder, cache_dir, scan.hashes
-            )
+            copies = copy_groups(scan.hashes, pairs, COPY_BITS)  # they share one embedding
+            embeddings = image_embeddings(images.root, images.paths, digests, embedder, cache_dir, copies)
             groups = join_groups(groups, similar_pairs(embeddings, config.embedding_threshold))
     where = where or str(images.root)
     if config.mode == "official":
