@@ -146,10 +146,10 @@ def image_embeddings(
 ) -> np.ndarray:
     """Unit-length rotation-pooled embedding of each (readable) image ``root / paths[i]`` by
     ``features``; ``digests`` (their content digests, from the scan) and ``features.name`` key the
-    cache, and ``features`` is only called on a cache miss. With ``copies`` (a group id per image: the
-    flips and quarter turns of one picture within :data:`COPY_BITS`,
-    :func:`~fgclass.data.duplicates.copy_groups`), each group is embedded once, by its first image,
-    whose embedding the others share."""
+    cache, and ``features`` is only called on a cache miss. With ``copies`` (per image, the index of the
+    first image of its group of flips and quarter turns within :data:`COPY_BITS`, as
+    :func:`~fgclass.data.duplicates.copy_groups` gives), each group is embedded once, by that first
+    image, whose embedding the others share."""
     first = np.arange(len(paths)) if copies is None else np.asarray(copies)
     embedded, row = np.unique(first, return_inverse=True)  # the images embedded; each image's row of them
     key = hashlib.sha1(f"{_VERSION}:{SIDE}:{ANGLES}:{MIRROR}:{features.name}".encode())
