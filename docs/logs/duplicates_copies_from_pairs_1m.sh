@@ -1,0 +1,3 @@
+# Issue 29 / 36: one hash search instead of two, at 1,000,000 generated images; alone under the CPU lock.
+# setsid nohup bash docs/logs/duplicates_copies_from_pairs_1m.sh > docs/logs/duplicates_copies_from_pairs_1m.log 2>&1 < /dev/null &
+flock /tmp/fgclass_cpu.lock nice -n 5 bash -c 'echo "start $(date -u +%H:%M:%S), commit $(git log --oneline -1 | cut -c1-7), load $(cut -d" " -f1-3 /proc/loadavg)"; lscpu | grep "Model name"; PYTHONPATH=. .venv/bin/python -W ignore docs/logs/duplicates_copies_from_pairs.py 1000000 2>&1 | grep --line-buffered -v -i "loading faiss\|avx2"; echo "end $(date -u +%H:%M:%S), load $(cut -d" " -f1-3 /proc/loadavg)"'
