@@ -24,13 +24,7 @@ from collections import Counter
 import cv2
 import numpy as np
 
-from fgclass.data.duplicates import (
-    DEFAULT_THRESHOLD,
-    copy_groups,
-    group_ids,
-    join_groups,
-    near_duplicate_pairs,
-)
+from fgclass.data.duplicates import copy_groups, group_ids, join_groups, near_duplicate_pairs
 from fgclass.data.embeddings import COPY_BITS, image_embeddings, similar_pairs
 from fgclass.data.placement import assign_splits
 from fgclass.data.scan import ScanResult, scan_images
@@ -159,7 +153,9 @@ def embedding_judge(
     and quarter turns sharing one, as the data module embeds them)."""
     n, same_class = len(labels), labels[:, None] == labels[None, :]
     digests, features = [r.digest for r in scan.records], packaged_lite0_features()
-    copies = copy_groups(scan.hashes, near_duplicate_pairs(scan.hashes, DEFAULT_THRESHOLD), COPY_BITS)
+    # every pair within COPY_BITS by either kind of hash: a superset of the flips, from the distances at hand
+    near = [(i, j, 0) for i, j in zip(*np.nonzero(np.triu(distance <= COPY_BITS, 1)))]
+    copies = copy_groups(scan.hashes, near, COPY_BITS)
     embeddings = image_embeddings(images.root, images.paths, digests, features, args.cache_dir, copies)
     similarity = embeddings @ embeddings.T
     np.fill_diagonal(similarity, -1)

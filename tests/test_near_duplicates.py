@@ -291,11 +291,9 @@ def test_embedding_judge_links_copies_turned_by_any_angle_and_nothing_else(tmp_p
     assert np.array_equal(np.load(cached), embeddings)
 
 
-def test_flips_and_quarter_turns_share_one_embedding_and_still_link_what_they_linked(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # the monarch set plus a lossless mirror and quarter turn of the photo: given the hashes, those two
-    # are not embedded but take the photo's embedding; the turned copies still link to the three of them
+def test_flips_and_quarter_turns_share_one_embedding_and_still_link_what_they_linked(tmp_path: Path) -> None:
+    # the monarch set plus a lossless mirror and quarter turn of the photo: the hash pairs name those two as
+    # its flips, so they are not embedded but take its embedding; the turned copies still link to all three
     names = _monarch_files(tmp_path / "MONARCH")
     photo = cv2.imread(str(tmp_path / "MONARCH" / "copy_orig.jpg"))
     for name, picture in {"copy_mirror": photo[:, ::-1], "copy_quarter": np.rot90(photo)}.items():
